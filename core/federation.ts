@@ -1,0 +1,132 @@
+/** @module The federation config an operator submits: model, strategy, training, rounds, deadlines. */
+import { TesseraError } from './errors.ts';
+import type { ModelSpec } from './model.ts';
+import { parseModelSpec } from './model.ts';
+
+export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** Server-side hyperparameters; each strategy reads the ones it needs (Reddi et al., 2021). */
+export interface StrategyConfig {
+  name: StrategyName;
+  /** Server learning rate (eta); FedAvg uses 1. */
+  serverLearningRate: number;
+  /** FedAvgM momentum. */
+  momentum: number;
+  /** Adaptive strategies: first and second moment decay, and tau (adaptivity). */
+  beta1: number;
+  beta2: number;
+  tau: number;
+  /** FedProx proximal term, applied by the clients. */
+  proximalMu: number;
+}
+
+/** What each member does locally in a round. */
+export interface TrainingConfig {
+  optimizer: 'sgd' | 'adam';
+  learningRate: number;
+  batchSize: number;
+  /** Either a number of local epochs or of local steps (batches); steps win when both are set. */
+  localEpochs: number;
+  localSteps: number | null;
+}
+
+export interface FederationConfig {
+  name: string;
+  model: ModelSpec;
+  strategy: StrategyConfig;
+  training: TrainingConfig;
+  rounds: number;
+  minMembers: number;
+  /** Seconds each stage stays open before late members are dropped. */
+  deadlines: { fit: number; evaluate: number };
+  /** Seed for the initial weights. */
+  seed: number;
+  /** Largest accepted update body, bytes. */
+  maxUpdateBytes: number;
+}
+
+const DEFAULT_STRATEGY: Record<StrategyName, Partial<StrategyConfig>> = {
+  fedavg: { serverLearningRate: 1 },
+  fedavgm: { serverLearningRate: 1, momentum: 0.9 },
+  fedprox: { serverLearningRate: 1, proximalMu: 0.01 },
+  fedadam: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  fedyogi: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  fedadagrad: { serverLearningRate: 0.01, beta1: 0, beta2: 0, tau: 1e-3 },
+};
+
+function bad(field: string, expected: string): never {
+  throw new TesseraError('BAD_REQUEST', `${field}: expected ${expected}`, { field });
+}
+
+function num(o: Record<string, unknown>, key: string, path: string, fallback: number, min: number, max: number): number {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(`${path}.${key}`, `a number in [${min}, ${max}]`);
+  return v;
+}
+
+function int(o: Record<string, unknown>, key: string, path: string, fallback: number, min: number, max: number): number {
+  const v = o[key] ?? fallback;
+  if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) bad(`${path}.${key}`, `an integer in [${min}, ${max}]`);
+  return v as number;
+}
+
+function obj(v: unknown, path: string): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, 'an object');
+  return v as Record<string, unknown>;
+}
+
+export function parseStrategy(input: unknown, path = 'strategy'): StrategyConfig {
+  const o = typeof input === 'string' ? { name: input } : obj(input, path);
+  const name = o.name ?? 'fedavg';
+  if (!STRATEGY_NAMES.includes(name as StrategyName)) bad(`${path}.name`, `one of ${STRATEGY_NAMES.join(', ')}`);
+  const d = DEFAULT_STRATEGY[name as StrategyName];
+  return {
+    name: name as StrategyName,
+    serverLearningRate: num(o, 'serverLearningRate', path, d.serverLearningRate ?? 1, 1e-9, 100),
+    momentum: num(o, 'momentum', path, d.momentum ?? 0, 0, 0.999999),
+    beta1: num(o, 'beta1', path, d.beta1 ?? 0.9, 0, 0.999999),
+    beta2: num(o, 'beta2', path, d.beta2 ?? 0.99, 0, 0.999999),
+    tau: num(o, 'tau', path, d.tau ?? 1e-3, 1e-12, 10),
+    proximalMu: num(o, 'proximalMu', path, d.proximalMu ?? 0, 0, 100),
+  };
+}
+
+export function parseTraining(input: unknown, path = 'training'): TrainingConfig {
+  const o = obj(input, path);
+  const optimizer = o.optimizer ?? 'sgd';
+  if (optimizer !== 'sgd' && optimizer !== 'adam') bad(`${path}.optimizer`, '"sgd" or "adam"');
+  const steps = o.localSteps ?? null;
+  if (steps !== null && (!Number.isInteger(steps) || (steps as number) < 1 || (steps as number) > 1_000_000)) bad(`${path}.localSteps`, 'a positive integer or null');
+  return {
+    optimizer,
+    learningRate: num(o, 'learningRate', path, 0.05, 1e-9, 100),
+    batchSize: int(o, 'batchSize', path, 16, 1, 1_000_000),
+    localEpochs: int(o, 'localEpochs', path, 1, 1, 10_000),
+    localSteps: steps as number | null,
+  };
+}
+
+/** Validates an untrusted federation config, filling documented defaults. */
+export function parseFederationConfig(input: unknown): FederationConfig {
+  const o = obj(input, 'federation');
+  if (input === undefined) bad('federation', 'an object');
+  const name = o.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/.test(name)) bad('name', '1-100 letters, digits, spaces, dots, dashes or underscores');
+  const deadlines = obj(o.deadlines, 'deadlines');
+  return {
+    name,
+    model: parseModelSpec(o.model),
+    strategy: parseStrategy(o.strategy),
+    training: parseTraining(o.training),
+    rounds: int(o, 'rounds', 'federation', 10, 1, 100_000),
+    minMembers: int(o, 'minMembers', 'federation', 2, 1, 1_000_000),
+    deadlines: {
+      fit: int(deadlines, 'fit', 'deadlines', 600, 1, 7 * 86_400),
+      evaluate: int(deadlines, 'evaluate', 'deadlines', 300, 1, 7 * 86_400),
+    },
+    seed: int(o, 'seed', 'federation', 0, 0, 2 ** 31 - 1),
+    maxUpdateBytes: int(o, 'maxUpdateBytes', 'federation', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
+  };
+}

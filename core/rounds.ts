@@ -1,0 +1,37 @@
+/** @module Round and stage names, shared by the aggregator, the clients and the docs. */
+
+/** Stages of a plaintext round, in order. Secure aggregation inserts its own stages before `evaluate`. */
+export const PLAIN_STAGES = ['fit', 'evaluate'] as const;
+
+/** Stages of a secure-aggregation round (Bonawitz et al.), in order. */
+export const SECURE_STAGES = ['advertise_keys', 'share_keys', 'masked_input', 'consistency', 'unmask', 'evaluate'] as const;
+
+export type Stage = (typeof PLAIN_STAGES)[number] | (typeof SECURE_STAGES)[number];
+
+/** A round is open while it runs a stage, then committed (new model) or failed (reason recorded). */
+export const ROUND_STATUSES = ['open', 'committed', 'failed'] as const;
+export type RoundStatus = (typeof ROUND_STATUSES)[number];
+
+/** Where one member stands in one round. */
+export const MEMBER_ROUND_STATUSES = ['selected', 'submitted', 'evaluated', 'dropped', 'declined'] as const;
+export type MemberRoundStatus = (typeof MEMBER_ROUND_STATUSES)[number];
+
+/** What a member learns when it polls the current round. */
+export interface RoundAnnouncement {
+  federationId: string;
+  round: number;
+  status: RoundStatus;
+  stage: Stage | null;
+  /** The model this round trains from: its version number and content hash. */
+  modelVersion: number;
+  modelHash: string;
+  /** Unix ms when the current stage closes. */
+  deadline: number | null;
+  /** This member's own state in the round, or null when it was not selected. */
+  memberStatus: MemberRoundStatus | null;
+  /** How many selected members have finished the current stage, of how many. */
+  progress: { done: number; of: number };
+  /** After evaluate opens: the model to evaluate (the one this round committed). */
+  evaluateModel?: { version: number; hash: string };
+  failureReason?: string | null;
+}
