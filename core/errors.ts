@@ -32,6 +32,12 @@ export const ErrorCodes = {
   TOO_LARGE: { status: 413 },
   /** An unexpected failure inside Tessera; the log has the details, the client may retry. */
   INTERNAL: { status: 500 },
+  /** Stored bytes do not match the hash or size they were published with (stale, torn or altered
+   *  object, or a bad seal or signature); fetch again or from another replica. */
+  INTEGRITY: { status: 502 },
+  /** An artifact store (directory, GCS bucket, Azure container) could not be reached or refused the
+   *  call; check the store URL and its credentials, then retry. */
+  STORE_UNAVAILABLE: { status: 503 },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -31,3 +31,13 @@ export function canonicalRequest(p: SignedRequestParts): Uint8Array {
     ['TESSERA-REQUEST-V1', p.method.toUpperCase(), p.path, p.bodyHash, p.memberId, String(p.timestamp), p.nonce].join('\n'),
   );
 }
+
+/** What a new member signs at enrollment to prove it holds the key it registers. */
+export function enrollmentMessage(federationId: string, token: string, publicKey: string): Uint8Array {
+  return new TextEncoder().encode(['TESSERA-ENROLL-V1', federationId, token, publicKey].join('\n'));
+}
+
+/** Header carrying a member's training-example count with an uploaded update. */
+export const EXAMPLES_HEADER = 'x-tessera-examples';
+/** Header carrying a model's content hash on download. */
+export const MODEL_HASH_HEADER = 'x-tessera-model-hash';

@@ -1,0 +1,63 @@
+/** @module The aggregator's HTTP API (v1): one Hono app over the database and the orchestrator. */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { TesseraError } from '../core/errors.ts';
+import { authenticate } from './auth.ts';
+import type { AppEnv } from './context.ts';
+import type { Db } from './db/database.ts';
+import type { Orchestrator } from './rounds/orchestrator.ts';
+import { createOrchestrator } from './rounds/orchestrator.ts';
+import { federationRoutes } from './routes/federations.ts';
+import { roundRoutes } from './routes/rounds.ts';
+
+export interface AppOptions {
+  db: Db;
+  now?: () => number;
+  orchestrator?: Orchestrator;
+  /** Largest request body accepted on any route, bytes (each federation may set a lower one). */
+  maxBodyBytes?: number;
+  log?: (line: string) => void;
+}
+
+export const API_VERSION = 'v1';
+
+export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: Orchestrator } {
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? (() => {});
+  const orchestrator = opts.orchestrator ?? createOrchestrator({ db: opts.db, now, log });
+  const maxBodyBytes = opts.maxBodyBytes ?? 256 * 1024 * 1024;
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof TesseraError) return c.json(err.toJSON(), err.status as 400);
+    if (err instanceof HTTPException) {
+      const code = err.status === 413 ? 'TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'BAD_REQUEST';
+      return c.json({ error: { code, message: err.message || 'bad request' } }, err.status);
+    }
+    log(`internal error on ${c.req.method} ${new URL(c.req.url).pathname}: ${(err as Error).stack ?? err}`);
+    return c.json({ error: { code: 'INTERNAL', message: 'internal error; the aggregator log has the details' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+
+  app.use('*', async (c, next) => {
+    c.set('db', opts.db);
+    c.set('now', now);
+    c.set('orchestrator', orchestrator);
+    await next();
+  });
+  app.get('/v1/health', (c) => c.json({ ok: true, api: API_VERSION }));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new TesseraError('TOO_LARGE', `body: larger than the aggregator's ${maxBodyBytes}-byte limit`, { field: 'body' });
+      },
+    }),
+  );
+  app.use('/v1/*', authenticate);
+  app.route('/v1/federations', federationRoutes);
+  app.route('/v1/federations', roundRoutes);
+  return { app, orchestrator };
+}

@@ -1,0 +1,107 @@
+/**
+ * @module Authentication: operators and auditors present a bearer credential; members sign every
+ * request with their Ed25519 key over method, path, body hash, member id, timestamp and nonce.
+ * A skewed timestamp, a bad signature or a reused nonce is refused with 401.
+ */
+import { and, eq, isNull, lt } from 'drizzle-orm';
+import type { Context, MiddlewareHandler } from 'hono';
+import { TesseraError } from '../core/errors.ts';
+import { contentHash } from '../core/hash.ts';
+import { MAX_CLOCK_SKEW_MS, SIGNATURE_HEADERS, canonicalRequest } from '../core/request-signing.ts';
+import { fromBase64, verify } from '../crypto/identity.ts';
+import { credentials, members, requestNonces } from '../schema/index.ts';
+import type { AppEnv } from './context.ts';
+
+export type Principal =
+  | { role: 'operator' | 'auditor'; credentialId: string; label: string }
+  | { role: 'member'; memberId: string; federationId: string; name: string };
+
+export type Role = Principal['role'];
+
+/** The actor string recorded in the audit trail. */
+export function actorOf(p: Principal): string {
+  return p.role === 'member' ? `member:${p.memberId}` : `${p.role}:${p.credentialId}`;
+}
+
+export const tokenHash = (token: string): string => contentHash(new TextEncoder().encode(`tessera-credential:${token}`));
+
+async function bearer(c: Context<AppEnv>, header: string): Promise<Principal> {
+  const token = header.slice('Bearer '.length).trim();
+  const [row] = await c.var.db
+    .select()
+    .from(credentials)
+    .where(and(eq(credentials.tokenHash, tokenHash(token)), isNull(credentials.revokedAt)));
+  if (!row) throw new TesseraError('UNAUTHENTICATED', 'unknown or revoked credential');
+  return { role: row.role as 'operator' | 'auditor', credentialId: row.id, label: row.label };
+}
+
+async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> {
+  const h = (name: string): string => {
+    const v = c.req.header(name);
+    if (!v) throw new TesseraError('UNAUTHENTICATED', `missing ${name} header on a signed request`);
+    return v;
+  };
+  const timestamp = Number(h(SIGNATURE_HEADERS.timestamp));
+  const nonce = h(SIGNATURE_HEADERS.nonce);
+  const signature = fromBase64(h(SIGNATURE_HEADERS.signature));
+  const now = c.var.now();
+  if (!Number.isSafeInteger(timestamp) || Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
+    throw new TesseraError('UNAUTHENTICATED', `request timestamp is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the aggregator's clock; check the member's clock`);
+  }
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
+  const [member] = await c.var.db.select().from(members).where(eq(members.id, memberId));
+  if (!member || member.status !== 'active') throw new TesseraError('UNAUTHENTICATED', 'unknown or revoked member');
+  const body = new Uint8Array(await c.req.arrayBuffer());
+  const url = new URL(c.req.url);
+  const message = canonicalRequest({
+    method: c.req.method,
+    path: url.pathname + url.search,
+    bodyHash: contentHash(body),
+    memberId,
+    timestamp,
+    nonce,
+  });
+  const publicKey = fromBase64(member.publicKey);
+  if (!signature || !publicKey || !verify(message, signature, publicKey)) {
+    throw new TesseraError('UNAUTHENTICATED', 'bad request signature');
+  }
+  // The nonce is remembered for the skew window; inserting it twice is a replay.
+  const inserted = await c.var.db
+    .insert(requestNonces)
+    .values({ memberId, nonce, expiresAt: timestamp + MAX_CLOCK_SKEW_MS })
+    .onConflictDoNothing()
+    .returning({ nonce: requestNonces.nonce });
+  if (inserted.length === 0) throw new TesseraError('REPLAYED', 'this request was already received (replayed nonce)');
+  return { role: 'member', memberId, federationId: member.federationId, name: member.name };
+}
+
+/** Authenticates the caller if it presents credentials; routes then demand roles with `requireRole`. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const authz = c.req.header('authorization');
+  const memberId = c.req.header(SIGNATURE_HEADERS.member);
+  if (authz?.startsWith('Bearer ')) c.set('principal', await bearer(c, authz));
+  else if (memberId) c.set('principal', await signed(c, memberId));
+  await next();
+};
+
+/** Refuses with 401 when no one is signed in, 403 when the caller's role is not among `roles`. */
+export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const p = c.get('principal');
+    if (!p) throw new TesseraError('UNAUTHENTICATED', 'sign the request (member) or present a bearer credential (operator, auditor)');
+    if (!roles.includes(p.role)) throw new TesseraError('FORBIDDEN', `a ${p.role} may not ${c.req.method} ${new URL(c.req.url).pathname}`);
+    await next();
+  };
+}
+
+/** Members may act only for themselves and within their own federation. */
+export function assertMemberSelf(p: Principal, federationId: string, memberId?: string): void {
+  if (p.role !== 'member') return;
+  if (p.federationId !== federationId) throw new TesseraError('FORBIDDEN', 'a member may act only within its own federation');
+  if (memberId !== undefined && p.memberId !== memberId) throw new TesseraError('FORBIDDEN', `member ${p.memberId} may not act for member ${memberId}`);
+}
+
+/** Forgets nonces whose timestamps are out of the skew window (they would be refused anyway). */
+export async function purgeNonces(db: AppEnv['Variables']['db'], now: number): Promise<void> {
+  await db.delete(requestNonces).where(lt(requestNonces.expiresAt, now));
+}

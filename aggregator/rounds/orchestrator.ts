@@ -1,0 +1,162 @@
+/**
+ * @module Round orchestration: a state machine whose every state lives in the database.
+ *
+ * open(fit) -> [all selected members submitted, or the fit deadline passed]
+ *   -> enough updates: the strategy commits model v+1 and the round moves to evaluate
+ *   -> too few: the round fails with the reason recorded
+ * evaluate -> [all participants reported, or the deadline passed] -> committed.
+ * Transitions are compare-and-set on (status, stage), so a restarted or second aggregator can
+ * never advance a round twice; the aggregation itself is recomputed from stored contributions.
+ */
+import { and, asc, desc, eq } from 'drizzle-orm';
+import { TesseraError } from '../../core/errors.ts';
+import type { FederationConfig } from '../../core/federation.ts';
+import type { Stage } from '../../core/rounds.ts';
+import { contributions, federations, members, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import { appendAudit } from '../audit.ts';
+import type { Db } from '../db/database.ts';
+import { commitAggregate } from './commit.ts';
+import { summarizeEvaluations } from '../../core/evaluation.ts';
+
+export type RoundRow = typeof rounds.$inferSelect;
+
+export interface Orchestrator {
+  /** Opens the next round of a federation with every active member selected. */
+  openRound(federationId: string, actor: string): Promise<RoundRow>;
+  /** Moves the federation's open round on if its stage is complete or past its deadline. */
+  advance(federationId: string): Promise<void>;
+  /** advance() for every federation with an open round (the server calls this on a timer). */
+  tick(): Promise<void>;
+}
+
+export interface OrchestratorOptions {
+  db: Db;
+  now: () => number;
+  log?: (line: string) => void;
+}
+
+export async function loadConfig(db: Db, federationId: string): Promise<FederationConfig> {
+  const [f] = await db.select().from(federations).where(eq(federations.id, federationId));
+  if (!f) throw new TesseraError('NOT_FOUND', `no federation ${federationId}`, { field: 'federationId' });
+  return f.config as FederationConfig;
+}
+
+export function createOrchestrator({ db, now, log = () => {} }: OrchestratorOptions): Orchestrator {
+  // One advance at a time per federation in this process; the CAS guards against other processes.
+  const chains = new Map<string, Promise<void>>();
+  const serialize = (federationId: string, work: () => Promise<void>): Promise<void> => {
+    const prev = chains.get(federationId) ?? Promise.resolve();
+    const next = prev.then(work, work);
+    chains.set(federationId, next.catch(() => {}));
+    return next;
+  };
+
+  async function moveStage(round: RoundRow, from: Stage, set: Partial<RoundRow>, tx: Db): Promise<boolean> {
+    const moved = await tx
+      .update(rounds)
+      .set(set)
+      .where(and(eq(rounds.id, round.id), eq(rounds.status, 'open'), eq(rounds.stage, from)))
+      .returning({ id: rounds.id });
+    return moved.length === 1;
+  }
+
+  async function dropLate(tx: Db, round: RoundRow, waitingFor: string, reason: string, t: number): Promise<void> {
+    const late = await tx
+      .update(roundMembers)
+      .set({ status: 'dropped', reason, updatedAt: t })
+      .where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.status, waitingFor)))
+      .returning({ memberId: roundMembers.memberId });
+    for (const { memberId } of late) {
+      await appendAudit(tx, { kind: 'member.dropped', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage: round.stage, reason } });
+    }
+  }
+
+  async function advanceFit(round: RoundRow, config: FederationConfig): Promise<void> {
+    const states = await db.select({ status: roundMembers.status }).from(roundMembers).where(eq(roundMembers.roundId, round.id));
+    const submitted = states.filter((s) => s.status === 'submitted').length;
+    const waiting = states.filter((s) => s.status === 'selected').length;
+    const t = now();
+    const pastDeadline = round.stageDeadline !== null && t >= round.stageDeadline;
+    if (waiting > 0 && !pastDeadline) return;
+    if (submitted < config.minMembers) {
+      await db.transaction(async (tx) => {
+        const reason = `${submitted} of ${config.minMembers} required members submitted an update before the fit deadline`;
+        if (!(await moveStage(round, 'fit', { status: 'failed', stage: null, stageDeadline: null, failureReason: reason, closedAt: t }, tx))) return;
+        await dropLate(tx, round, 'selected', 'missed the fit deadline', t);
+        await appendAudit(tx, { kind: 'round.failed', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, stage: 'fit', reason } });
+      });
+      log(`round ${round.number}: failed: fewer than ${config.minMembers} updates`);
+      return;
+    }
+    const committed = await commitAggregate(db, round, config, t, async (tx) => {
+      if (!(await moveStage(round, 'fit', { stage: 'evaluate', stageDeadline: t + config.deadlines.evaluate * 1000, committedVersion: round.baseVersion + 1 }, tx))) return false;
+      await dropLate(tx, round, 'selected', 'missed the fit deadline', t);
+      await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, from: 'fit', to: 'evaluate' } });
+      return true;
+    });
+    if (committed) log(`round ${round.number}: committed model version ${round.baseVersion + 1} from ${submitted} updates`);
+  }
+
+  async function advanceEvaluate(round: RoundRow): Promise<void> {
+    const rows = await db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
+    const waiting = rows.filter((r) => r.status === 'submitted').length;
+    const t = now();
+    if (waiting > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+    const metrics = summarizeEvaluations(rows.filter((r) => r.status === 'evaluated').map((r) => ({ memberId: r.memberId, ...(r.evaluation as { examples: number; correct: number; lossSum: number; auc?: number | null }) })));
+    const config = await loadConfig(db, round.federationId);
+    await db.transaction(async (tx) => {
+      if (!(await moveStage(round, 'evaluate', { status: 'committed', stage: null, stageDeadline: null, metrics, closedAt: t }, tx))) return;
+      // Members that trained but did not evaluate stay counted as contributors; only their report is missing.
+      await tx.update(roundMembers).set({ reason: 'no evaluation before the deadline', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.status, 'submitted')));
+      await appendAudit(tx, { kind: 'round.completed', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, metrics } });
+      if (round.number >= config.rounds) await tx.update(federations).set({ status: 'completed' }).where(eq(federations.id, round.federationId));
+    });
+  }
+
+  async function advanceNow(federationId: string): Promise<void> {
+    const [round] = await db.select().from(rounds).where(and(eq(rounds.federationId, federationId), eq(rounds.status, 'open')));
+    if (!round) return;
+    if (round.stage === 'fit') await advanceFit(round, await loadConfig(db, federationId));
+    else if (round.stage === 'evaluate') await advanceEvaluate(round);
+  }
+
+  return {
+    async openRound(federationId, actor) {
+      const config = await loadConfig(db, federationId);
+      const t = now();
+      return db.transaction(async (tx) => {
+        const [last] = await tx.select().from(rounds).where(eq(rounds.federationId, federationId)).orderBy(desc(rounds.number)).limit(1);
+        if (last?.status === 'open') throw new TesseraError('ROUND_STATE', `round ${last.number} is still open (stage ${last.stage})`);
+        const number = (last?.number ?? 0) + 1;
+        if (number > config.rounds) throw new TesseraError('ROUND_STATE', `the federation has run all ${config.rounds} configured rounds`);
+        const active = await tx.select({ id: members.id }).from(members).where(and(eq(members.federationId, federationId), eq(members.status, 'active'))).orderBy(asc(members.id));
+        if (active.length < config.minMembers) {
+          throw new TesseraError('ROUND_STATE', `a round needs at least ${config.minMembers} enrolled members; ${active.length} enrolled`, { field: 'minMembers' });
+        }
+        const [base] = await tx.select({ version: modelVersions.version }).from(modelVersions).where(eq(modelVersions.federationId, federationId)).orderBy(desc(modelVersions.version)).limit(1);
+        const [round] = await tx
+          .insert(rounds)
+          .values({ federationId, number, status: 'open', stage: 'fit', stageDeadline: t + config.deadlines.fit * 1000, baseVersion: base.version, openedAt: t })
+          .returning();
+        await tx.insert(roundMembers).values(active.map((m) => ({ roundId: round.id, memberId: m.id, status: 'selected', updatedAt: t })));
+        await appendAudit(tx, { kind: 'round.opened', actor, federationId, time: t, payload: { round: number, baseVersion: base.version, members: active.map((m) => m.id) } });
+        return round;
+      });
+    },
+    advance: (federationId) => serialize(federationId, () => advanceNow(federationId)),
+    async tick() {
+      const open = await db.select({ federationId: rounds.federationId }).from(rounds).where(eq(rounds.status, 'open'));
+      for (const { federationId } of open) await serialize(federationId, () => advanceNow(federationId));
+    },
+  };
+}
+
+/** Member ids of a round's contributions at a stage, in a fixed order (so sums are reproducible). */
+export async function contributionIds(db: Db, roundId: number, stage: Stage): Promise<{ id: number; memberId: string; weight: number }[]> {
+  return db
+    .select({ id: contributions.id, memberId: contributions.memberId, weight: contributions.weight })
+    .from(contributions)
+    .where(and(eq(contributions.roundId, roundId), eq(contributions.stage, stage)))
+    .orderBy(asc(contributions.memberId));
+}
+
