@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWeights, encodeWeights } from '../core/codec.ts';
 import { contentHash } from '../core/hash.ts';
 import type { FederationConfig } from '../core/federation.ts';
+import type { ModelSpec } from '../core/model.ts';
 import { modelLayout } from '../core/model.ts';
 import { EXAMPLES_HEADER, SIGNATURE_HEADERS } from '../core/request-signing.ts';
 import type { RoundAnnouncement } from '../core/rounds.ts';
@@ -20,7 +21,7 @@ import { issueCredential } from './credentials.ts';
 import type { Database } from './db/database.ts';
 import { contributions } from '../schema/index.ts';
 
-const MODEL = { kind: 'mlp', inputs: 6, hidden: [5], outputs: 1, activation: 'relu' } as const;
+const MODEL: ModelSpec = { kind: 'mlp', inputs: 6, hidden: [5], outputs: 1, activation: 'relu' };
 
 export function defineApiSuite(kind: string, open: () => Promise<Database>): void {
   describe(`aggregator API on ${kind}`, () => {
@@ -58,7 +59,7 @@ export function defineApiSuite(kind: string, open: () => Promise<Database>): voi
     }
 
     const raw = (method: string, path: string, init: RequestInit = {}) => app.request(`http://aggregator${path}`, { method, ...init });
-    const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; field?: string } }).error;
+    const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; field?: string; message: string } }).error;
     const expectError = async (p: Promise<unknown>, code: string, status: number) => {
       await expect(p).rejects.toMatchObject({ code, details: expect.objectContaining({ status }) });
     };

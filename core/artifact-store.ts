@@ -156,7 +156,8 @@ export function getContent(store: ArtifactStore, hash: string, size?: number): P
 
 /** Joins chunks into one buffer. */
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
+  // A view, not a copy, and a plain Uint8Array even when the chunk is a Node Buffer.
+  if (chunks.length === 1) return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].length);
   let total = 0;
   for (const c of chunks) total += c.length;
   const out = new Uint8Array(total);

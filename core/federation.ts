@@ -48,7 +48,7 @@ export interface FederationConfig {
 
 const DEFAULT_STRATEGY: Record<StrategyName, Partial<StrategyConfig>> = {
   fedavg: { serverLearningRate: 1 },
-  fedavgm: { serverLearningRate: 1, momentum: 0.9 },
+  fedavgm: { serverLearningRate: 0.1, momentum: 0.9 },
   fedprox: { serverLearningRate: 1, proximalMu: 0.01 },
   fedadam: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
   fedyogi: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },

@@ -1,0 +1,74 @@
+/** @module `tessera client enroll` and `tessera client run`: the member side of the CLI. */
+import { existsSync } from 'node:fs';
+import { TesseraError } from '../core/errors.ts';
+import type { FederationConfig } from '../core/federation.ts';
+import { selectBackend } from '../clients/backend.ts';
+import { loadDataset } from '../clients/dataset.ts';
+import type { MemberIdentity } from '../clients/enrollment.ts';
+import { enroll, loadIdentity, memberTransport, saveIdentity } from '../clients/enrollment.ts';
+import type { MemberEvent } from '../clients/runtime.ts';
+import { runMember } from '../clients/runtime.ts';
+import { tabularMember } from '../clients/tabular-member.ts';
+import type { Args } from './args.ts';
+import { bool, int, str } from './args.ts';
+
+export async function clientEnroll(args: Args): Promise<void> {
+  const identity = await enrollFromArgs(args);
+  const out = str(args, 'out', { fallback: 'member.identity.json' })!;
+  saveIdentity(out, identity);
+  console.log(`enrolled as "${identity.name}" (member ${identity.memberId}); identity written to ${out} (mode 0600: it holds the member's secret key)`);
+}
+
+async function enrollFromArgs(args: Args): Promise<MemberIdentity> {
+  return enroll({
+    aggregatorUrl: str(args, 'url', { env: 'TESSERA_URL', required: true })!,
+    federationId: str(args, 'federation', { required: true })!,
+    token: str(args, 'invitation', { env: 'TESSERA_INVITATION', required: true })!,
+  });
+}
+
+/**
+ * Runs a member until the federation completes. With --identity FILE it uses (or, given
+ * --invitation, creates) that identity; --events prints one JSON event per line for a parent
+ * process (the `local` runner).
+ */
+export async function clientRun(args: Args): Promise<void> {
+  const datasetPath = str(args, 'dataset', { required: true })!;
+  if (!existsSync(datasetPath)) throw new TesseraError('BAD_DATASET', `--dataset: no file ${datasetPath}`, { field: 'dataset' });
+  const seed = int(args, 'seed', undefined);
+  const events = bool(args, 'events', false);
+  const identityPath = str(args, 'identity');
+  let identity: MemberIdentity;
+  if (identityPath && existsSync(identityPath)) identity = loadIdentity(identityPath);
+  else {
+    identity = await enrollFromArgs(args);
+    if (identityPath) saveIdentity(identityPath, identity);
+  }
+  const data = await loadDataset(datasetPath, { seed });
+  const backend = await selectBackend();
+  const say = (e: MemberEvent | { kind: 'ready'; backend: string; train: number; test: number; memberId: string }) => {
+    if (events) process.stdout.write(JSON.stringify({ member: identity.name, ...e }) + '\n');
+    else console.log(`[${identity.name}] ${describe(e)}`);
+  };
+  say({ kind: 'ready', backend, train: data.train.n, test: data.test.n, memberId: identity.memberId });
+  const transport = memberTransport(identity);
+  const { federation } = await transport.json<{ federation: { config: FederationConfig } }>('GET', `/v1/federations/${identity.federationId}`);
+  const model = await tabularMember(data, federation.config.model, { seed });
+  try {
+    await runMember({ transport, federationId: identity.federationId, memberId: identity.memberId, model, onEvent: say, pollMs: int(args, 'poll-ms', 200, 10, 60_000) });
+  } finally {
+    model.dispose();
+  }
+}
+
+function describe(e: MemberEvent | { kind: 'ready'; backend: string; train: number; test: number }): string {
+  switch (e.kind) {
+    case 'ready': return `TF.js backend ${e.backend}; ${e.train} train / ${e.test} test examples`;
+    case 'waiting': return e.round === null ? 'waiting for the first round' : `waiting (round ${e.round}, stage ${e.stage ?? 'closed'})`;
+    case 'training': return `round ${e.round}: training from model version ${e.modelVersion}`;
+    case 'uploaded': return `round ${e.round}: update uploaded (${e.examples} examples, ${e.hash.slice(0, 12)}…)`;
+    case 'evaluated': return `round ${e.round}: evaluated: accuracy ${(e.report.correct / Math.max(1, e.report.examples)).toFixed(3)} on ${e.report.examples} test examples`;
+    case 'round-failed': return `round ${e.round} failed: ${e.reason}`;
+    case 'done': return `federation complete after ${e.rounds} rounds`;
+  }
+}

@@ -1,0 +1,30 @@
+/** @module What the CLI prints: progress lines and result tables. */
+import type { LocalFederation } from './local-file.ts';
+import type { LocalReport } from './local.ts';
+
+export function progressLine(round: number, total: number, stage: string, participants: readonly { status: string }[]): string {
+  const count = (s: string) => participants.filter((p) => p.status === s).length;
+  const done = stage === 'fit' ? count('submitted') + count('evaluated') : stage === 'evaluate' ? count('evaluated') : count('evaluated') + count('submitted');
+  const dropped = count('dropped');
+  return `round ${round}/${total} · ${stage} · ${done}/${participants.length} members done${dropped ? ` · ${dropped} dropped` : ''}`;
+}
+
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '   —  ' : v.toFixed(3).padStart(6));
+
+export function resultTable(report: LocalReport, reference?: LocalFederation['reference']): string {
+  const rows = Object.entries(report.final.perMember);
+  const w = Math.max(14, ...rows.map(([n]) => n.length));
+  const lines = [
+    `Results after ${report.rounds.length} rounds (${report.strategy}, seed ${report.seed}, ${report.seconds.toFixed(1)} s)`,
+    `${'member'.padEnd(w)}  test examples  accuracy`,
+    ...rows.map(([name, v]) => `${name.padEnd(w)}  ${String(v.testExamples).padStart(13)}  ${pct(v.accuracy)}`),
+    `${'mean'.padEnd(w)}  ${''.padStart(13)}  ${pct(report.final.meanAccuracy)}`,
+  ];
+  if (reference) {
+    lines.push('', `Published for comparison: ${reference.source}`);
+    for (const [label, v] of Object.entries(reference.meanAccuracy)) {
+      lines.push(`${label.padEnd(Math.max(w, 28))}  ${pct(v)}${label === report.strategy ? '   <- same strategy' : ''}`);
+    }
+  }
+  return lines.join('\n');
+}
