@@ -17,7 +17,7 @@ export interface PutResult extends ObjectInfo {
   hash: string;
 }
 
-/** An object being read: its metadata (known before the first byte) and its body as chunks. */
+/** An object being read: its metadata (known before the first byte) and its body as chunks. Read the body to the end or stop early with break/return(): both release it. */
 export interface StoredObject extends ObjectInfo {
   body: AsyncIterable<Uint8Array>;
 }
@@ -141,7 +141,7 @@ export async function readVerified(store: ArtifactStore, key: string, expected: 
   const object = await store.get(key);
   if (expected.size !== undefined && object.size !== expected.size) {
     // The store already reports the wrong size (stale or torn): close the body unread.
-    for await (const _ of object.body) break;
+    await object.body[Symbol.asyncIterator]().return?.();
     throw integrityError(key, `store reports ${object.size} bytes where ${expected.size} were expected`, { expectedSize: expected.size, actualSize: object.size });
   }
   const chunks: Uint8Array[] = [];

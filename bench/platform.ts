@@ -1,0 +1,85 @@
+/**
+ * @module Bench sections for the platform around the math: uploading updates over loopback HTTP
+ * (signed, checked, written to the database) and local training throughput per TF.js backend.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeWeights } from '../core/codec.ts';
+import type { ModelSpec } from '../core/model.ts';
+import { initialWeights } from '../core/model.ts';
+import { EXAMPLES_HEADER } from '../core/request-signing.ts';
+import { startAggregator } from '../aggregator/server.ts';
+import { availableBackends, selectBackend } from '../clients/backend.ts';
+import { enroll, memberTransport } from '../clients/enrollment.ts';
+import { createTrainer } from '../clients/trainer.ts';
+import { Transport } from '../clients/transport.ts';
+import type { BenchOptions, BenchResult, BenchSection } from './harness.ts';
+
+/** About 1M parameters: a 4 MB update. */
+const UPLOAD_MODEL: ModelSpec = { kind: 'mlp', inputs: 1000, hidden: [1000], outputs: 10, activation: 'relu' };
+
+export const uploadSection: BenchSection = {
+  name: 'upload: 4 MB updates over loopback HTTP, signed, checked, written to the database (PGlite)',
+  async run({ quick }: BenchOptions): Promise<BenchResult[]> {
+    const uploads = quick ? 4 : 16;
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+    const agg = await startAggregator({ dataDir: dir, log: () => {} });
+    try {
+      const operator = new Transport({ baseUrl: agg.url, bearer: agg.operatorToken! });
+      const { federation } = await operator.json<{ federation: { id: string } }>('POST', '/v1/federations', {
+        body: { name: 'upload bench', model: UPLOAD_MODEL, rounds: 1, minMembers: 1, deadlines: { fit: 3600, evaluate: 60 } },
+      });
+      // One more member than uploads, so the round stays in fit and no aggregation is timed.
+      const members = [];
+      for (let i = 0; i <= uploads; i++) {
+        const { invitation } = await operator.json<{ invitation: { token: string } }>('POST', `/v1/federations/${federation.id}/invitations`, { body: { memberName: `m${i}` } });
+        const id = await enroll({ aggregatorUrl: agg.url, federationId: federation.id, token: invitation.token });
+        members.push({ id, t: memberTransport(id) });
+      }
+      await operator.json('POST', `/v1/federations/${federation.id}/rounds`);
+      const body = encodeWeights(initialWeights(UPLOAD_MODEL, 1));
+      const t0 = performance.now();
+      for (const m of members.slice(0, uploads)) {
+        await m.t.send('PUT', `/v1/federations/${federation.id}/members/${m.id.memberId}/rounds/1/update`, { body, headers: { [EXAMPLES_HEADER]: '100' } });
+      }
+      const ms = performance.now() - t0;
+      const mb = (body.length * uploads) / 1e6;
+      return [
+        { section: 'upload', metric: `${uploads} sequential uploads of ${(body.length / 1e6).toFixed(1)} MB`, value: ms / uploads, unit: 'ms per upload', detail: { bytes: body.length, uploads } },
+        { section: 'upload', metric: 'upload throughput incl. signature, decode, checks, DB write', value: mb / (ms / 1000), unit: 'MB/s', detail: { bytes: body.length, uploads } },
+      ];
+    } finally {
+      await agg.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+/** The MLP of the machine notes: 784-200-200-10, SGD, batch 32, on seeded random data. */
+export const trainingSection: BenchSection = {
+  name: 'training samples/s per TF.js backend present (784-200-200-10 MLP, batch 32)',
+  async run({ quick }: BenchOptions): Promise<BenchResult[]> {
+    const spec: ModelSpec = { kind: 'mlp', inputs: 784, hidden: [200, 200], outputs: 10, activation: 'relu' };
+    const n = quick ? 1024 : 4096;
+    const x = new Float32Array(n * 784);
+    const y = new Float32Array(n);
+    let s = 1;
+    for (let i = 0; i < x.length; i++) x[i] = ((s = (s * 16807) % 2147483647) / 2147483647) - 0.5;
+    for (let i = 0; i < n; i++) y[i] = i % 10;
+    const results: BenchResult[] = [];
+    for (const backend of await availableBackends()) {
+      await selectBackend(backend);
+      const trainer = await createTrainer(spec);
+      const w = initialWeights(spec, 3);
+      const opts = { optimizer: 'sgd' as const, learningRate: 0.01, batchSize: 32, localEpochs: 1, localSteps: null };
+      await trainer.train(w, { x, y, n: 256, features: 784 }, opts); // warm-up
+      const t0 = performance.now();
+      await trainer.train(w, { x, y, n, features: 784 }, opts);
+      const ms = performance.now() - t0;
+      trainer.dispose();
+      results.push({ section: 'training', metric: `backend ${backend}`, value: n / (ms / 1000), unit: 'samples/s', detail: { samples: n, ms } });
+    }
+    return results;
+  },
+};

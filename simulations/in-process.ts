@@ -1,0 +1,79 @@
+/**
+ * @module A whole federation in one process: the real aggregator app (routes, round state
+ * machine, strategies, database) reached through `app.request()`, and virtual members running
+ * the real member runtime over the same signed transport. No sockets and no child processes, so
+ * benchmarks and simulations can run many federations quickly; the code paths are the product's.
+ */
+import { TesseraError } from '../core/errors.ts';
+import type { EvaluationSummary } from '../core/evaluation.ts';
+import { createApp } from '../aggregator/app.ts';
+import { issueCredential } from '../aggregator/credentials.ts';
+import type { Database } from '../aggregator/db/database.ts';
+import { openDatabase } from '../aggregator/db/database.ts';
+import { enroll, memberTransport } from '../clients/enrollment.ts';
+import type { LocalModel } from '../clients/runtime.ts';
+import { runMember } from '../clients/runtime.ts';
+import { Transport } from '../clients/transport.ts';
+
+export interface VirtualMember {
+  name: string;
+  model: LocalModel;
+}
+
+export interface InProcessResult {
+  federationId: string;
+  rounds: { round: number; status: string; metrics: EvaluationSummary | null; failureReason: string | null }[];
+  /** Per-member final metrics keyed by member name. */
+  final: EvaluationSummary | null;
+  names: Map<string, string>;
+}
+
+const BASE = 'http://in-process';
+
+/** Runs `federation` (the config the API takes) with the given members to completion. */
+export async function runInProcess(federation: Record<string, unknown>, members: readonly VirtualMember[], opts: { database?: Database; pollMs?: number } = {}): Promise<InProcessResult> {
+  const database = opts.database ?? (await openDatabase({ dataDir: 'memory' }));
+  try {
+    const { app } = createApp({ db: database.db });
+    const fetchApp = ((url: string, init: RequestInit) => app.request(url, init)) as unknown as typeof fetch;
+    const { token } = await issueCredential(database.db, 'operator', 'in-process operator', 'simulation');
+    const operator = new Transport({ baseUrl: BASE, bearer: token, fetch: fetchApp, retries: 0 });
+    const { federation: f } = await operator.json<{ federation: { id: string; config: { rounds: number } } }>('POST', '/v1/federations', { body: federation });
+    const names = new Map<string, string>();
+    const runs: Promise<unknown>[] = [];
+    const abort = new AbortController();
+    for (const m of members) {
+      const { invitation } = await operator.json<{ invitation: { token: string } }>('POST', `/v1/federations/${f.id}/invitations`, { body: { memberName: m.name } });
+      const id = await enroll({ aggregatorUrl: BASE, federationId: f.id, token: invitation.token, fetch: fetchApp });
+      names.set(id.memberId, m.name);
+      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, signal: abort.signal }));
+    }
+    let failure: unknown = null;
+    const watched = runs.map((p) => p.catch((e: unknown) => { failure ??= e; }));
+    const rounds: InProcessResult['rounds'] = [];
+    for (let r = 1; r <= f.config.rounds; r++) {
+      await operator.json('POST', `/v1/federations/${f.id}/rounds`);
+      for (;;) {
+        if (failure) throw failure;
+        const { round } = await operator.json<{ round: { status: string; metrics: EvaluationSummary | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`);
+        if (round.status !== 'open') {
+          rounds.push({ round: r, status: round.status, metrics: round.metrics, failureReason: round.failureReason });
+          break;
+        }
+        await new Promise((res) => setTimeout(res, opts.pollMs ?? 2));
+      }
+    }
+    abort.abort();
+    await Promise.all(watched);
+    if (failure) throw failure;
+    const last = [...rounds].reverse().find((r) => r.status === 'committed');
+    if (!last) throw new TesseraError('ROUND_STATE', 'no round committed');
+    const final = last.metrics && {
+      ...last.metrics,
+      perMember: Object.fromEntries(Object.entries(last.metrics.perMember).map(([id, v]) => [names.get(id) ?? id, v])),
+    };
+    return { federationId: f.id, rounds, final, names };
+  } finally {
+    if (!opts.database) await database.close();
+  }
+}
