@@ -14,6 +14,8 @@ export interface BenchOptions {
   json: string | null;
   /** Smaller sizes and fewer repetitions, for a smoke run (`--quick`). */
   quick: boolean;
+  /** Bench-specific switches such as `--resample-splits` (names without the dashes). */
+  flags: string[];
 }
 
 /** One figure. `detail` holds what a reader needs to interpret it (sizes, repetitions, samples). */
@@ -41,16 +43,17 @@ export interface BenchReport {
   errors: { section: string; message: string }[];
 }
 
-export const USAGE = 'usage: npx tsx bench/<name>.ts [--json FILE] [--quick]';
+export const USAGE = 'usage: npx tsx bench/<name>.ts [--json FILE] [--quick] [--<switch>...]';
 
 /** Parses `--json FILE`, `--json=FILE` and `--quick`; throws with the usage line on anything else. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const options: BenchOptions = { json: null, quick: false };
+  const options: BenchOptions = { json: null, quick: false, flags: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
     else if (arg === '--json' && i + 1 < argv.length && !argv[i + 1].startsWith('--')) options.json = argv[++i];
     else if (arg.startsWith('--json=') && arg.length > 7) options.json = arg.slice(7);
+    else if (/^--[a-z][a-z-]*$/.test(arg)) options.flags.push(arg.slice(2));
     else throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
   }
   return options;

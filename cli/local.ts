@@ -17,6 +17,8 @@ import { progressLine, resultTable } from './output.ts';
 
 export interface LocalRunOptions {
   seed: number;
+  /** Overrides every dataset spec's split seed (default: the specs' own fixed splits). */
+  splitSeed?: number;
   report?: string;
   /** Override the file's strategy name (e.g. for benchmarks). */
   strategy?: string;
@@ -68,7 +70,7 @@ export async function runLocal(spec: LocalFederation, opts: LocalRunOptions): Pr
     const stderr = new Map<string, string>();
     for (const m of spec.members) {
       const { invitation } = await operator.json<{ invitation: { token: string } }>('POST', `/v1/federations/${fid}/invitations`, { body: { memberName: m.name } });
-      const child = spawnMember(['--url', aggregator.url, '--federation', fid, '--invitation', invitation.token, '--dataset', m.dataset, '--seed', String(opts.seed), '--events']);
+      const child = spawnMember(['--url', aggregator.url, '--federation', fid, '--invitation', invitation.token, '--dataset', m.dataset, '--seed', String(opts.seed), ...(opts.splitSeed !== undefined ? ['--split-seed', String(opts.splitSeed)] : []), '--events']);
       children.push(child);
       stderr.set(m.name, '');
       child.stderr!.on('data', (d: Buffer) => stderr.set(m.name, (stderr.get(m.name)! + d.toString()).slice(-4000)));

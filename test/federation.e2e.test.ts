@@ -59,7 +59,7 @@ describe('heart-disease federation over real HTTP with four member processes', (
 
     // Majority-class baseline for one global model: always predict the class that is most common
     // in the federation's training data, scored the same way (mean of per-hospital accuracies).
-    const splits = await Promise.all(SPECS.map((spec) => loadDataset(spec, { seed })));
+    const splits = await Promise.all(SPECS.map((spec) => loadDataset(spec)));
     const trainPositives = splits.reduce((s, d) => s + d.train.y.reduce((a, v) => a + v, 0), 0);
     const trainTotal = splits.reduce((s, d) => s + d.train.n, 0);
     const majority = trainPositives * 2 >= trainTotal ? 1 : 0;
