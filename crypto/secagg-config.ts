@@ -1,0 +1,134 @@
+/**
+ * @module A secure-aggregation round's public configuration: built by the aggregator when the
+ * round is configured (where the headroom rule and the k/t rule are applied), checked again by
+ * every member, and expanded into the context both state machines share (indices, neighbour
+ * lists, the string that binds derived keys to this round).
+ */
+import { TesseraError } from '../core/errors.ts';
+import { sodium } from '../core/sodium.ts';
+import type { SecAggMember, SecAggRoundConfig } from '../core/secagg-wire.ts';
+import { SECAGG_EXTRA_WORDS, SECAGG_PROTOCOL } from '../core/secagg-wire.ts';
+import { fromBase64 } from './identity.ts';
+import { chooseGraphParameters, neighbourGraph } from './neighbours.ts';
+import { checkHeadroom, maxBitsFor } from './quantization.ts';
+
+/** The most members a round may have: the 16-bit digits of weight and clipped count must not wrap. */
+export const MAX_SECAGG_MEMBERS = 65_536;
+/** The largest weight cap: a capped weight fits the two 16-bit digits of its coordinate pair. */
+export const MAX_WEIGHT_CAP = 2 ** 32 - 1;
+
+function bad(field: string, message: string): never {
+  throw new TesseraError('BAD_REQUEST', `${field}: ${message}`, { field });
+}
+
+/** The default public graph seed: BLAKE2b-256 of the round's identity and cohort (so the aggregator cannot pick it freely). */
+export function defaultGraphSeed(federationId: string, round: number, memberIds: readonly string[]): string {
+  const text = ['tessera/secagg/graph/v1', federationId, String(round), ...[...memberIds].sort()].join('\n');
+  return sodium.to_hex(sodium.crypto_generichash(32, new TextEncoder().encode(text), null));
+}
+
+export interface RoundConfigInput {
+  federationId: string;
+  round: number;
+  members: SecAggMember[];
+  params: number;
+  clip: number;
+  /** Bits per member value; default: the most the headroom rule allows for this cohort, capped at 24. */
+  bits?: number;
+  maxWeight: number;
+  /** Overrides of the k/t rule. */
+  neighbours?: number;
+  threshold?: number;
+  graphSeed?: string;
+}
+
+/** Builds a round configuration, applying the documented defaults; throws naming the first bad field. */
+export function createRoundConfig(input: RoundConfigInput): SecAggRoundConfig {
+  const members = [...input.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const n = members.length;
+  const { k, t } = chooseGraphParameters(n, { k: input.neighbours, t: input.threshold });
+  const config: SecAggRoundConfig = {
+    protocol: SECAGG_PROTOCOL,
+    federationId: input.federationId,
+    round: input.round,
+    members,
+    graphSeed: input.graphSeed ?? defaultGraphSeed(input.federationId, input.round, members.map((m) => m.id)),
+    neighbours: k,
+    threshold: t,
+    params: input.params,
+    quantization: { clip: input.clip, bits: input.bits ?? Math.min(24, maxBitsFor(n)) },
+    maxWeight: input.maxWeight,
+  };
+  checkRoundConfig(config);
+  return config;
+}
+
+/** Validates a configuration received from elsewhere (members check what the aggregator announced). */
+export function checkRoundConfig(config: SecAggRoundConfig): void {
+  if (config.protocol !== SECAGG_PROTOCOL) bad('protocol', `expected "${SECAGG_PROTOCOL}", got ${JSON.stringify(config.protocol)}`);
+  if (typeof config.federationId !== 'string' || config.federationId.length === 0 || config.federationId.includes('\n')) bad('federationId', 'expected a non-empty single-line string');
+  if (!Number.isInteger(config.round) || config.round < 0) bad('round', 'expected a non-negative integer');
+  const n = config.members.length;
+  if (n > MAX_SECAGG_MEMBERS) bad('members', `at most ${MAX_SECAGG_MEMBERS} members per round, got ${n}`);
+  config.members.forEach((m, i) => {
+    if (typeof m.id !== 'string' || !/^[A-Za-z0-9._:@-]{1,128}$/.test(m.id)) bad(`members[${i}].id`, 'expected 1-128 letters, digits or ._:@-');
+    if (i > 0 && !(config.members[i - 1].id < m.id)) bad(`members[${i}].id`, 'members must be sorted by id without duplicates');
+    const key = fromBase64(m.identityKey);
+    if (!key || key.length !== 32) bad(`members[${i}].identityKey`, 'expected a base64url Ed25519 public key');
+  });
+  const chosen = chooseGraphParameters(n, { k: config.neighbours, t: config.threshold });
+  if (chosen.k !== config.neighbours) bad('neighbours', `no ${config.neighbours}-regular graph on ${n} members`);
+  if (!/^[0-9a-f]{64}$/.test(config.graphSeed)) bad('graphSeed', 'expected 64 hex digits');
+  if (!Number.isInteger(config.params) || config.params < 1 || config.params > 2 ** 28) bad('params', 'expected an integer in [1, 2^28]');
+  if (!Number.isInteger(config.maxWeight) || config.maxWeight < 1 || config.maxWeight > MAX_WEIGHT_CAP) bad('maxWeight', `expected an integer in [1, ${MAX_WEIGHT_CAP}]`);
+  checkHeadroom(n, config.quantization);
+}
+
+/** Everything derived from a configuration that both halves of the protocol use. */
+export interface RoundContext {
+  config: SecAggRoundConfig;
+  n: number;
+  k: number;
+  t: number;
+  /** Words in a masked vector. */
+  words: number;
+  ids: string[];
+  /** Shamir index (1-based) of a member id. */
+  indexOf: Map<string, number>;
+  identityKeys: Map<string, Uint8Array>;
+  /** Neighbour ids of each member id. */
+  neighbours: Map<string, Set<string>>;
+  /** Binds derived keys to this federation and round. */
+  binding: string;
+}
+
+/** Checks a configuration and derives its context (the neighbour graph included). */
+export function roundContext(config: SecAggRoundConfig): RoundContext {
+  checkRoundConfig(config);
+  const ids = config.members.map((m) => m.id);
+  const graph = neighbourGraph(ids.length, config.neighbours, sodium.from_hex(config.graphSeed));
+  return {
+    config,
+    n: ids.length,
+    k: config.neighbours,
+    t: config.threshold,
+    words: config.params + SECAGG_EXTRA_WORDS,
+    ids,
+    indexOf: new Map(ids.map((id, i) => [id, i + 1])),
+    identityKeys: new Map(config.members.map((m) => [m.id, fromBase64(m.identityKey)!])),
+    neighbours: new Map(ids.map((id, i) => [id, new Set(graph[i].map((j) => ids[j]))])),
+    binding: `${config.federationId}\n${config.round}`,
+  };
+}
+
+/** BLAKE2b-256 commitment to a member's self-mask seed, bound to the round and member. */
+export function selfMaskCommitment(ctx: RoundContext, memberId: string, seed: Uint8Array): string {
+  const label = new TextEncoder().encode(`tessera/secagg/self-mask-commitment/v1\n${ctx.binding}\n${memberId}\n`);
+  const msg = new Uint8Array(label.length + seed.length);
+  msg.set(label);
+  msg.set(seed, label.length);
+  return sodium.to_hex(sodium.crypto_generichash(32, msg, null));
+}
+
+/** The sign with which u adds its mask shared with v: + when u's index is lower, so the pair cancels. */
+export const pairwiseSign = (ctx: RoundContext, u: string, v: string): 1 | -1 => (ctx.indexOf.get(u)! < ctx.indexOf.get(v)! ? 1 : -1);

@@ -1,0 +1,374 @@
+/**
+ * @module The aggregator's half of secure aggregation as a pure state machine: it accepts each
+ * stage's signed messages (idempotently), closes stages when the caller says so (deadline or
+ * everyone in), tells each member what its next stage needs, and at the end reconstructs the
+ * secrets it is entitled to, removes the masks and yields only the sum. No I/O, no clock.
+ *
+ * Persistence: `snapshot()` is JSON-safe (the running sum of masked vectors travels as base64, so
+ * memory and snapshot grow with the model, not with members x model); `SecAggServer.restore`
+ * resumes from it. Alternatively `SecAggServer.replay` rebuilds the state from the persisted
+ * messages and stage closes, in their original order.
+ */
+import { TesseraError } from '../core/errors.ts';
+import { contentHash } from '../core/hash.ts';
+import type {
+  AdvertiseKeysMessage, ConsistencyMessage, MaskedInputMessage, SecAggMessage, SecAggRequest, SecAggRoundConfig,
+  SecAggStage, ShareKeysMessage, UnmaskMessage,
+} from '../core/secagg-wire.ts';
+import { EXTRA_WORD, SECAGG_PROTOCOL, SECAGG_STAGES } from '../core/secagg-wire.ts';
+import { toBase64 } from './identity.ts';
+import { agreementPublicKey, deriveSharedKey } from './key-agreement.ts';
+import { applyPrgInto, subtractPrgInto } from './prg.ts';
+import { quantizationStep } from './quantization.ts';
+import type { RoundContext } from './secagg-config.ts';
+import { pairwiseSign, roundContext, selfMaskCommitment } from './secagg-config.ts';
+import { bytesToVector, checkBinding, decodeBase64, messageFingerprint, vectorToBytes, verifyMessage } from './secagg-messages.ts';
+import type { Share } from './shamir.ts';
+import { decodeShare, reconstruct } from './shamir.ts';
+
+/** The outcome of a round: only sums, never a member's vector. */
+export type SecAggResult =
+  | {
+      status: 'completed';
+      /** Sum over survivors of min(weight, maxWeight) * clip(delta), dequantized. */
+      weightedSum: Float64Array;
+      /** Sum over survivors of min(weight, maxWeight). */
+      totalWeight: number;
+      /** Coordinates clipped, summed over survivors. */
+      clipped: number;
+      survivors: string[];
+      /** Members that shared keys but sent no masked input. */
+      dropped: string[];
+      /** Per-coordinate bound on |weightedSum - exact sum|: survivors * step * maxWeight. */
+      errorBound: number;
+    }
+  | { status: 'failed'; reason: string };
+
+/** The JSON-safe state of a round. */
+export interface ServerSnapshot {
+  version: 1;
+  config: SecAggRoundConfig;
+  stage: SecAggStage | 'done' | 'failed';
+  /** Accepted messages per stage, by member (masked inputs without their vectors). */
+  messages: { [S in SecAggStage]: Record<string, Omit<Extract<SecAggMessage, { stage: S }>, 'vector'>> };
+  /** Sum mod 2^32 of the accepted masked vectors, base64 of little-endian words. */
+  accumulator: string | null;
+  /** Members who completed each closed stage (U1 .. U5), fixed when the stage closed. */
+  completed: Partial<Record<SecAggStage, string[]>>;
+  failure: string | null;
+  result: { weightedSum: string; totalWeight: number; clipped: number; survivors: string[]; dropped: string[]; errorBound: number } | null;
+}
+
+/** A persisted event, for rebuilding a server by replay. */
+export type ServerEvent = { message: SecAggMessage } | { close: SecAggStage };
+
+const emptyMessages = (): ServerSnapshot['messages'] => ({ advertise_keys: {}, share_keys: {}, masked_input: {}, consistency: {}, unmask: {} });
+
+/** The aggregator's state for one secure-aggregation round. */
+export class SecAggServer {
+  private readonly ctx: RoundContext;
+  private readonly s: ServerSnapshot;
+  private accumulator: Uint32Array | null = null;
+
+  constructor(config: SecAggRoundConfig, restored?: ServerSnapshot) {
+    this.ctx = roundContext(config);
+    this.s = restored ?? { version: 1, config, stage: 'advertise_keys', messages: emptyMessages(), accumulator: null, completed: {}, failure: null, result: null };
+    if (restored?.accumulator) this.accumulator = bytesToVector(decodeBase64(restored.accumulator, 'accumulator'));
+  }
+
+  /** Resumes from a snapshot taken by `snapshot()` (possibly after JSON round-trip). */
+  static restore(snapshot: ServerSnapshot): SecAggServer {
+    if (snapshot.version !== 1) throw new TesseraError('BAD_REQUEST', `unsupported secure-aggregation snapshot version ${snapshot.version}`, { field: 'version' });
+    return new SecAggServer(snapshot.config, structuredClone(snapshot));
+  }
+
+  /** Rebuilds the state by feeding the persisted messages and stage closes again, in order. */
+  static replay(config: SecAggRoundConfig, events: Iterable<ServerEvent>): SecAggServer {
+    const server = new SecAggServer(config);
+    for (const e of events) {
+      if ('message' in e) server.receive(e.message);
+      else {
+        if (server.stage !== e.close) throw new TesseraError('ROUND_STATE', `replay: close of ${e.close} while at ${server.stage}`, { field: 'events' });
+        server.close();
+      }
+    }
+    return server;
+  }
+
+  /** A JSON-safe copy of the whole state. */
+  snapshot(): ServerSnapshot {
+    const copy = structuredClone(this.s);
+    copy.accumulator = this.accumulator ? toBase64(vectorToBytes(this.accumulator)) : null;
+    return copy;
+  }
+
+  get stage(): SecAggStage | 'done' | 'failed' {
+    return this.s.stage;
+  }
+
+  /** Members that completed a closed stage, or have so far sent the current stage's message. */
+  members(stage: SecAggStage): string[] {
+    return this.s.completed[stage] ?? Object.keys(this.s.messages[stage]).sort();
+  }
+
+  private current(): SecAggStage {
+    const stage = this.s.stage;
+    if (stage === 'done' || stage === 'failed') {
+      throw new TesseraError('STALE_STAGE', `round ${this.ctx.config.round} is ${stage === 'done' ? 'finished' : 'failed'}; no stage is open`, { field: 'stage' });
+    }
+    return stage;
+  }
+
+  /**
+   * Accepts one member message for the open stage. Returns 'duplicate' for the same message
+   * again (nothing changes); throws CONFLICT for different content in the same slot,
+   * STALE_STAGE for another federation, round or stage, UNAUTHENTICATED for a bad signature,
+   * FORBIDDEN for a member not entitled to this stage, BAD_REQUEST for malformed content.
+   */
+  receive(message: SecAggMessage): 'accepted' | 'duplicate' {
+    const stage = this.current();
+    checkBinding(message, this.ctx.config, stage);
+    const member = message.memberId;
+    const key = this.ctx.identityKeys.get(member);
+    if (!key) throw new TesseraError('FORBIDDEN', `member ${member} is not in round ${this.ctx.config.round}'s cohort`, { field: 'memberId' });
+    const previousStage = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) - 1];
+    if (previousStage && !this.s.completed[previousStage]!.includes(member)) {
+      throw new TesseraError('FORBIDDEN', `member ${member} did not complete ${previousStage}, so it takes no part in ${stage}`, { field: 'memberId' });
+    }
+    if (!verifyMessage(message, key)) throw new TesseraError('UNAUTHENTICATED', `${stage} message of member ${member}: bad signature`, { field: 'signature' });
+    const slot = this.s.messages[stage] as Record<string, SecAggMessage>;
+    const existing = slot[member];
+    // Masked vectors are summed, never kept: the stored message keeps only the vector's hash.
+    const stored = { ...message } as Partial<MaskedInputMessage>;
+    delete stored.vector;
+    if (existing) {
+      if (messageFingerprint(existing) === messageFingerprint(stored as SecAggMessage)) return 'duplicate';
+      throw new TesseraError('CONFLICT', `member ${member} already sent a different ${stage} message this round`, { field: 'memberId' });
+    }
+    switch (message.stage) {
+      case 'advertise_keys': this.checkAdvertise(message); break;
+      case 'share_keys': this.checkShareKeys(message); break;
+      case 'masked_input': this.addMaskedInput(message); break;
+      case 'consistency': this.checkConsistency(message); break;
+      case 'unmask': this.checkUnmask(message); break;
+    }
+    slot[member] = stored as SecAggMessage;
+    return 'accepted';
+  }
+
+  private checkAdvertise(m: AdvertiseKeysMessage): void {
+    decodeBase64(m.encryptionKey, 'encryptionKey', 32);
+    decodeBase64(m.maskKey, 'maskKey', 32);
+  }
+
+  private checkShareKeys(m: ShareKeysMessage): void {
+    if (typeof m.selfMaskCommitment !== 'string' || !/^[0-9a-f]{64}$/.test(m.selfMaskCommitment)) {
+      throw new TesseraError('BAD_REQUEST', 'selfMaskCommitment: expected 64 hex digits', { field: 'selfMaskCommitment' });
+    }
+    const neighbours = this.ctx.neighbours.get(m.memberId)!;
+    const advertised = this.s.completed.advertise_keys!;
+    const seen = new Set<string>();
+    for (const share of m.shares) {
+      if (share.from !== m.memberId || !neighbours.has(share.to) || !advertised.includes(share.to) || seen.has(share.to)) {
+        throw new TesseraError('BAD_REQUEST', `shares: a share to ${share.to} from ${share.from} is not one ${m.memberId} may send`, { field: 'shares' });
+      }
+      decodeBase64(share.ciphertext, 'ciphertext');
+      seen.add(share.to);
+    }
+    if (seen.size < this.ctx.t) throw new TesseraError('BAD_REQUEST', `shares: ${seen.size} recipients; at least t = ${this.ctx.t} needed`, { field: 'shares' });
+  }
+
+  private addMaskedInput(m: MaskedInputMessage): void {
+    if (m.length !== this.ctx.words || !(m.vector instanceof Uint8Array) || m.vector.length !== this.ctx.words * 4) {
+      throw new TesseraError('BAD_REQUEST', `vector: expected ${this.ctx.words} words`, { field: 'vector' });
+    }
+    if (contentHash(m.vector) !== m.vectorHash) throw new TesseraError('BAD_REQUEST', 'vector: bytes do not match vectorHash', { field: 'vector' });
+    const acc = (this.accumulator ??= new Uint32Array(this.ctx.words));
+    const a = new Int32Array(acc.buffer);
+    const v = new Int32Array(bytesToVector(m.vector).buffer);
+    for (let i = 0; i < a.length; i++) a[i] = (a[i] + v[i]) | 0;
+  }
+
+  private checkConsistency(m: ConsistencyMessage): void {
+    if (JSON.stringify(m.survivors) !== JSON.stringify(this.s.completed.masked_input)) {
+      throw new TesseraError('BAD_REQUEST', 'survivors: differs from the survivor set of this round', { field: 'survivors' });
+    }
+  }
+
+  private checkUnmask(m: UnmaskMessage): void {
+    const survivors = new Set(this.s.completed.masked_input);
+    const seen = new Set<string>();
+    const holderIndex = this.ctx.indexOf.get(m.memberId)!;
+    for (const r of m.shares) {
+      const sent = (this.s.messages.share_keys as Record<string, ShareKeysMessage>)[r.of];
+      const expected = survivors.has(r.of) ? 'self_mask' : 'mask_key';
+      if (!sent || !sent.shares.some((x) => x.to === m.memberId) || r.kind !== expected || seen.has(r.of)) {
+        throw new TesseraError('BAD_REQUEST', `shares: ${m.memberId} cannot reveal a ${r.kind} share of ${r.of}`, { field: 'shares' });
+      }
+      if (decodeShare(decodeBase64(r.share, 'share', 37)).index !== holderIndex) {
+        throw new TesseraError('BAD_REQUEST', `shares: the share of ${r.of} is not bound to ${m.memberId}'s index`, { field: 'shares' });
+      }
+      seen.add(r.of);
+    }
+  }
+
+  /** Closes the open stage; the round fails when fewer than t members completed it. Returns the new stage. */
+  close(): SecAggStage | 'done' | 'failed' {
+    const stage = this.current();
+    const done = Object.keys(this.s.messages[stage]).sort();
+    this.s.completed[stage] = done;
+    if (done.length < this.ctx.t) {
+      return this.failWith(`${stage}: only ${done.length} members completed it; at least t = ${this.ctx.t} needed`);
+    }
+    if (stage === 'unmask') {
+      this.finish();
+      return this.s.stage;
+    }
+    this.s.stage = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) + 1];
+    return this.s.stage;
+  }
+
+  private failWith(reason: string): 'failed' {
+    this.s.stage = 'failed';
+    this.s.failure = reason;
+    this.accumulator = null;
+    return 'failed';
+  }
+
+  /** What a member needs for the open stage, or null when it takes no part in it. */
+  requestFor(memberId: string): SecAggRequest | null {
+    const stage = this.s.stage;
+    if (stage === 'done' || stage === 'failed' || stage === 'advertise_keys') return null;
+    const previous = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) - 1];
+    if (!this.s.completed[previous]!.includes(memberId)) return null;
+    const base = { protocol: SECAGG_PROTOCOL as typeof SECAGG_PROTOCOL, federationId: this.ctx.config.federationId, round: this.ctx.config.round, memberId };
+    const msgs = this.s.messages;
+    switch (stage) {
+      case 'share_keys': {
+        const mine = this.ctx.neighbours.get(memberId)!;
+        const advertisements = this.s.completed.advertise_keys!.filter((id) => mine.has(id)).map((id) => msgs.advertise_keys[id] as AdvertiseKeysMessage);
+        return { ...base, stage, advertisements };
+      }
+      case 'masked_input': {
+        const shares = this.s.completed.share_keys!.flatMap((id) => (msgs.share_keys[id] as ShareKeysMessage).shares.filter((x) => x.to === memberId));
+        return { ...base, stage, shares };
+      }
+      case 'consistency':
+        return { ...base, stage, survivors: this.s.completed.masked_input! };
+      case 'unmask': {
+        const survivors = this.s.completed.masked_input!;
+        const dropped = this.s.completed.share_keys!.filter((id) => !survivors.includes(id));
+        // The member needs t valid signatures: its neighbours' first, then others.
+        const mine = this.ctx.neighbours.get(memberId)!;
+        const signers = this.s.completed.consistency!;
+        const ordered = [...signers.filter((id) => mine.has(id) || id === memberId), ...signers.filter((id) => !mine.has(id) && id !== memberId)];
+        const signatures = ordered.slice(0, Math.max(this.ctx.t + 2, 0)).map((id) => msgs.consistency[id] as ConsistencyMessage);
+        return { ...base, stage, survivors, dropped, signatures };
+      }
+    }
+  }
+
+  /** The round's outcome once unmask closed (or the failure), else null. */
+  result(): SecAggResult | null {
+    if (this.s.stage === 'failed') return { status: 'failed', reason: this.s.failure! };
+    const r = this.s.result;
+    if (this.s.stage !== 'done' || !r) return null;
+    const bytes = decodeBase64(r.weightedSum, 'weightedSum');
+    const weightedSum = new Float64Array(bytes.length / 8);
+    new Uint8Array(weightedSum.buffer).set(bytes);
+    return { status: 'completed', weightedSum, totalWeight: r.totalWeight, clipped: r.clipped, survivors: r.survivors, dropped: r.dropped, errorBound: r.errorBound };
+  }
+
+  /** Reconstructs the needed secrets, removes every mask and stores the dequantized sum. */
+  private finish(): void {
+    const ctx = this.ctx;
+    const survivors = this.s.completed.masked_input!;
+    const survivorSet = new Set(survivors);
+    const shared = this.s.messages.share_keys as Record<string, ShareKeysMessage>;
+    const adverts = this.s.messages.advertise_keys as Record<string, AdvertiseKeysMessage>;
+    const recipientSets = new Map(this.s.completed.share_keys!.map((id) => [id, new Set(shared[id].shares.map((x) => x.to))]));
+    const edge = (u: string, v: string): boolean => recipientSets.get(u)!.has(v) && recipientSets.get(v)!.has(u);
+    const dropped = this.s.completed.share_keys!.filter((id) => !survivorSet.has(id));
+    // A dropped member's key matters only if some survivor masked with it.
+    const droppedNeeded = dropped.filter((u) => survivors.some((v) => edge(u, v)));
+
+    const revealed = new Map<string, Share[]>();
+    for (const holder of this.s.completed.unmask!) {
+      for (const r of (this.s.messages.unmask[holder] as UnmaskMessage).shares) {
+        const list = revealed.get(r.of) ?? [];
+        list.push(decodeShare(decodeBase64(r.share, 'share', 37)));
+        revealed.set(r.of, list);
+      }
+    }
+    const shortfalls: string[] = [];
+    for (const id of [...survivors, ...droppedNeeded]) {
+      const got = revealed.get(id)?.length ?? 0;
+      if (got < ctx.t) shortfalls.push(`member ${id}: ${got} of ${ctx.t} needed shares`);
+    }
+    if (shortfalls.length > 0) {
+      this.failWith(`cannot unmask: ${shortfalls.join('; ')}`);
+      return;
+    }
+
+    const acc = this.accumulator!;
+    for (const u of survivors) {
+      const commitment = shared[u].selfMaskCommitment;
+      const seed = this.reconstructChecked(u, revealed.get(u)!, (s) => selfMaskCommitment(ctx, u, s) === commitment);
+      if (!seed) return;
+      subtractPrgInto(acc, seed);
+    }
+    for (const u of droppedNeeded) {
+      const maskKey = decodeBase64(adverts[u].maskKey, 'maskKey', 32);
+      const secret = this.reconstructChecked(u, revealed.get(u)!, (s) => sodiumEqual(agreementPublicKey(s), maskKey));
+      if (!secret) return;
+      for (const v of survivors) {
+        if (!edge(u, v)) continue;
+        const seed = deriveSharedKey({ secretKey: secret, publicKey: maskKey }, decodeBase64(adverts[v].maskKey, 'maskKey', 32), 'pairwiseMask', ctx.binding);
+        // Survivor v added sign(v, u) * PRG(seed); take it away.
+        applyPrgInto(acc, seed, pairwiseSign(ctx, v, u) === 1 ? -1 : 1);
+      }
+    }
+
+    const { params, quantization, maxWeight } = ctx.config;
+    const scale = quantizationStep(quantization) * maxWeight;
+    const weightedSum = new Float64Array(params);
+    for (let i = 0; i < params; i++) weightedSum[i] = (acc[i] | 0) * scale;
+    const digits = (lo: number, hi: number): number => acc[params + lo] + acc[params + hi] * 65536;
+    const result = {
+      weightedSum: toBase64(new Uint8Array(weightedSum.buffer)),
+      totalWeight: digits(EXTRA_WORD.weightLow, EXTRA_WORD.weightHigh),
+      clipped: digits(EXTRA_WORD.clippedLow, EXTRA_WORD.clippedHigh),
+      survivors,
+      dropped,
+      errorBound: survivors.length * scale,
+    };
+    this.s.result = result;
+    this.s.stage = 'done';
+    this.accumulator = null;
+  }
+
+  /**
+   * Reconstructs from t shares and checks the result; when extra shares exist, tries other
+   * windows of t so one corrupt share does not sink the round. Fails the round when none checks.
+   */
+  private reconstructChecked(member: string, shares: Share[], ok: (secret: Uint8Array) => boolean): Uint8Array | null {
+    const sorted = [...shares].sort((a, b) => a.index - b.index);
+    for (let start = 0; start + this.ctx.t <= sorted.length; start++) {
+      try {
+        const secret = reconstruct(sorted.slice(start, start + this.ctx.t), this.ctx.t);
+        if (ok(secret)) return secret;
+      } catch {
+        // an inconsistent window: try the next one
+      }
+    }
+    this.failWith(`cannot unmask: member ${member}: shares do not reconstruct its committed secret (a corrupt share)`);
+    return null;
+  }
+}
+
+function sodiumEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
