@@ -3,12 +3,18 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { TesseraError } from '../core/errors.ts';
+import { useLedgerKey, currentLedgerKey } from './audit.ts';
 import { authenticate } from './auth.ts';
 import type { AppEnv } from './context.ts';
 import type { Db } from './db/database.ts';
+import type { LedgerKey } from './ledger/entry.ts';
+import { generateLedgerKey } from './ledger/key.ts';
 import type { Orchestrator } from './rounds/orchestrator.ts';
 import { createOrchestrator } from './rounds/orchestrator.ts';
+import type { Replicator } from './replication/replicator.ts';
+import type { SafeFetchOptions } from './replication/fetch-url.ts';
 import { federationRoutes } from './routes/federations.ts';
+import { auditorRoutes, ledgerRoutes, receiptRoutes } from './routes/audit.ts';
 import { roundRoutes } from './routes/rounds.ts';
 
 export interface AppOptions {
@@ -18,6 +24,14 @@ export interface AppOptions {
   /** Largest request body accepted on any route, bytes (each federation may set a lower one). */
   maxBodyBytes?: number;
   log?: (line: string) => void;
+  /** The ledger key (startAggregator loads it from the data dir); else the one this process
+   *  already uses, else a fresh one (tests through app.request()). */
+  ledgerKey?: LedgerKey;
+  /** Publishes sealed models to the federations' stores (startAggregator makes one); without it
+   *  replicas stay pending in the database. */
+  replicator?: Replicator;
+  /** How member-given URLs are fetched (SSRF rule); private targets are refused unless allowed. */
+  urlFetch?: SafeFetchOptions;
 }
 
 export const API_VERSION = 'v1';
@@ -25,7 +39,10 @@ export const API_VERSION = 'v1';
 export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: Orchestrator } {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? (() => {});
-  const orchestrator = opts.orchestrator ?? createOrchestrator({ db: opts.db, now, log });
+  const replication = { kick: (fid: string) => opts.replicator?.kick(fid), urlFetch: opts.urlFetch ?? {} };
+  const orchestrator = opts.orchestrator ?? createOrchestrator({ db: opts.db, now, log, onCommitted: replication.kick });
+  const ledgerKey = opts.ledgerKey ?? currentLedgerKey() ?? generateLedgerKey();
+  useLedgerKey(ledgerKey);
   const maxBodyBytes = opts.maxBodyBytes ?? 256 * 1024 * 1024;
   const app = new Hono<AppEnv>();
 
@@ -44,6 +61,8 @@ export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: 
     c.set('db', opts.db);
     c.set('now', now);
     c.set('orchestrator', orchestrator);
+    c.set('ledgerKey', ledgerKey);
+    c.set('replication', replication);
     await next();
   });
   app.get('/v1/health', (c) => c.json({ ok: true, api: API_VERSION }));
@@ -59,5 +78,8 @@ export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: 
   app.use('/v1/*', authenticate);
   app.route('/v1/federations', federationRoutes);
   app.route('/v1/federations', roundRoutes);
+  app.route('/v1/federations', receiptRoutes);
+  app.route('/v1/ledger', ledgerRoutes);
+  app.route('/v1/auditors', auditorRoutes);
   return { app, orchestrator };
 }

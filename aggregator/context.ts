@@ -1,6 +1,8 @@
 /** @module The Hono environment every route sees: the database, the clock, the caller. */
 import type { Principal } from './auth.ts';
 import type { Db } from './db/database.ts';
+import type { LedgerKey } from './ledger/entry.ts';
+import type { Replication } from './replication/service.ts';
 import type { Orchestrator } from './rounds/orchestrator.ts';
 
 export interface AppEnv {
@@ -8,6 +10,10 @@ export interface AppEnv {
     db: Db;
     now: () => number;
     orchestrator: Orchestrator;
+    /** The aggregator's ledger key (signs entries, export heads and receipts). */
+    ledgerKey: LedgerKey;
+    /** Publishing to the federation's stores, and fetching members' signed-URL uploads. */
+    replication: Replication;
     principal?: Principal;
   };
 }

@@ -6,11 +6,17 @@ import { selectBackend } from '../clients/backend.ts';
 import { loadDataset } from '../clients/dataset.ts';
 import type { MemberIdentity } from '../clients/enrollment.ts';
 import { enroll, loadIdentity, memberTransport, saveIdentity } from '../clients/enrollment.ts';
+import { createModelSource } from '../clients/model-source.ts';
 import type { MemberEvent } from '../clients/runtime.ts';
 import { runMember } from '../clients/runtime.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
 import type { Args } from './args.ts';
 import { bool, int, str } from './args.ts';
+import { fromBase64 } from '../crypto/identity.ts';
+import type { ArtifactStore } from '../core/artifact-store.ts';
+import { openStore } from '../storage/open-store.ts';
+import { signedReadUrl } from '../storage/signed-url.ts';
+import { signedUrlOptionsFromEnv, storeOptionsFromEnv } from './stores.ts';
 
 export async function clientEnroll(args: Args): Promise<void> {
   const identity = await enrollFromArgs(args);
@@ -44,7 +50,8 @@ export async function clientRun(args: Args): Promise<void> {
     identity = await enrollFromArgs(args);
     if (identityPath) saveIdentity(identityPath, identity);
   }
-  const data = await loadDataset(datasetPath, { seed });
+  // The split comes from the spec's split.seed (a fixed split, as FLamby's) unless --split-seed is given.
+  const data = await loadDataset(datasetPath, { seed: int(args, 'split-seed', undefined) });
   const backend = await selectBackend();
   const say = (e: MemberEvent | { kind: 'ready'; backend: string; train: number; test: number; memberId: string }) => {
     if (events) process.stdout.write(JSON.stringify({ member: identity.name, ...e }) + '\n');
@@ -54,10 +61,27 @@ export async function clientRun(args: Args): Promise<void> {
   const transport = memberTransport(identity);
   const { federation } = await transport.json<{ federation: { config: FederationConfig } }>('GET', `/v1/federations/${identity.federationId}`);
   const model = await tabularMember(data, federation.config.model, { seed });
+  // The member's own cloud: models are read from its home store (other replicas, then the
+  // aggregator, as fallbacks); with --delta-via-store its update goes there too, as a signed URL.
+  const homeUrl = str(args, 'home-store', { env: 'TESSERA_HOME_STORE' });
+  const replicaUrls = (str(args, 'replicas', { env: 'TESSERA_REPLICAS' }) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const storeOptions = storeOptionsFromEnv();
+  const home: ArtifactStore | undefined = homeUrl ? openStore(homeUrl, storeOptions) : undefined;
+  const replicas = replicaUrls.map((u) => openStore(u, storeOptions));
+  const viaStore = bool(args, 'delta-via-store', process.env.TESSERA_DELTA_VIA_STORE === '1');
+  if (viaStore && !home) throw new TesseraError('BAD_REQUEST', '--delta-via-store: needs --home-store (a gs:// or az:// store)', { field: 'delta-via-store' });
+  const modelSource = createModelSource({ transport, federationId: identity.federationId, memberId: identity.memberId, secretKey: fromBase64(identity.secretKey) ?? undefined, home, replicas });
+  const uploadVia = viaStore
+    ? async (body: Uint8Array) => {
+        const put = await home!.putContent(body);
+        return { url: await signedReadUrl(homeUrl!, put.key, signedUrlOptionsFromEnv()) };
+      }
+    : undefined;
   try {
-    await runMember({ transport, federationId: identity.federationId, memberId: identity.memberId, model, onEvent: say, pollMs: int(args, 'poll-ms', 200, 10, 60_000) });
+    await runMember({ transport, federationId: identity.federationId, memberId: identity.memberId, model, onEvent: say, pollMs: int(args, 'poll-ms', 200, 10, 60_000), modelSource, uploadVia });
   } finally {
     model.dispose();
+    for (const s of [home, ...replicas]) await s?.close();
   }
 }
 
@@ -66,9 +90,12 @@ function describe(e: MemberEvent | { kind: 'ready'; backend: string; train: numb
     case 'ready': return `TF.js backend ${e.backend}; ${e.train} train / ${e.test} test examples`;
     case 'waiting': return e.round === null ? 'waiting for the first round' : `waiting (round ${e.round}, stage ${e.stage ?? 'closed'})`;
     case 'training': return `round ${e.round}: training from model version ${e.modelVersion}`;
-    case 'uploaded': return `round ${e.round}: update uploaded (${e.examples} examples, ${e.hash.slice(0, 12)}…)`;
+    case 'fetched': return `round ${e.round}: model ${e.modelVersion} from ${e.source ?? 'nowhere'}${e.attempts > 1 ? ` after ${e.attempts} attempts (${e.report.attempts.filter((a) => a.outcome !== 'ok').map((a) => `${a.source}: ${a.outcome}`).join('; ')}; reported)` : ''}`;
+    case 'uploaded': return `round ${e.round}: update uploaded${e.via === 'url' ? ' through the home store (signed URL)' : ''} (${e.examples} examples, ${e.hash.slice(0, 12)}…)`;
+    case 'upload-fallback': return `round ${e.round}: store upload failed (${e.reason}); sending over HTTP`;
     case 'evaluated': return `round ${e.round}: evaluated: accuracy ${(e.report.correct / Math.max(1, e.report.examples)).toFixed(3)} on ${e.report.examples} test examples`;
     case 'round-failed': return `round ${e.round} failed: ${e.reason}`;
     case 'done': return `federation complete after ${e.rounds} rounds`;
+    default: return JSON.stringify(e);
   }
 }

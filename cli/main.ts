@@ -3,23 +3,33 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../core/errors.ts';
 import { parseArgs, int, str } from './args.ts';
+import { auditExport, auditPublicKey, auditReport, auditVerify, auditorAdd, auditorRevoke, receiptsVerify } from './audit.ts';
 import { clientEnroll, clientRun } from './client.ts';
 import { runLocalFile } from './local.ts';
 import { federationCreate, invite, listRounds, roundStart, serve } from './operator.ts';
 
 const USAGE = `tessera: federated learning with secure aggregation and an audit trail
 
-  tessera serve [--port 8080] [--data-dir .tessera] [--database-url URL]
+  tessera serve [--port 8080] [--host 127.0.0.1] [--data-dir .tessera] [--database-url URL] [--allow-private-urls]
   tessera federation create <config.json> [--url URL] [--token-file FILE]
   tessera invite <federation-id> <member-name>
   tessera client enroll --url URL --federation ID --invitation TOKEN [--out member.identity.json]
   tessera client run --dataset SPEC.json (--identity FILE | --url URL --federation ID --invitation TOKEN) [--seed N]
+                    [--home-store URL] [--replicas URL,URL] [--delta-via-store] [--poll-ms N] [--events]
   tessera round start <federation-id>
   tessera rounds <federation-id>
-  tessera local <federation.json> [--seed N] [--report FILE] [--strategy NAME] [--rounds N]
+  tessera audit public-key [--data-dir DIR | --url URL]
+  tessera audit verify [--file EXPORT.jsonl | --database-url URL | --data-dir DIR] [--public-key KEY]
+  tessera audit export --out FILE [--url URL (operator or auditor credential) | --database-url URL | --data-dir DIR]
+  tessera audit report (--round N | --since DATE) [--federation ID] [--format html|json] --out FILE [--file EXPORT.jsonl | --url URL | --data-dir DIR]
+  tessera auditor add <label> | tessera auditor revoke <auditor-id>
+  tessera client receipts verify --receipts FILE --export EXPORT.jsonl --public-key KEY
+  tessera local <federation.json> [--seed N] [--split-seed N] [--report FILE] [--strategy NAME] [--rounds N]
   tessera demo <heart-disease|credit-default> [--seed N] [--report FILE] [--strategy NAME] [--rounds N]
 
 Operator commands read the credential from --token-file (default .tessera/operator.token) or TESSERA_TOKEN.
+Stores: TESSERA_GCS_ENDPOINT, TESSERA_GCS_PROJECT, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING
+(docs/storage.md, docs/deploy.md).
 Docs: README.md and docs/.`;
 
 const DEMOS: Record<string, string> = {
@@ -32,6 +42,7 @@ async function main(argv: string[]): Promise<void> {
   const [cmd, sub] = args.positionals;
   const localOpts = () => ({
     seed: int(args, 'seed', 42)!,
+    splitSeed: int(args, 'split-seed', undefined),
     report: str(args, 'report'),
     strategy: str(args, 'strategy'),
     rounds: int(args, 'rounds', undefined, 1, 100_000),
@@ -46,11 +57,22 @@ async function main(argv: string[]): Promise<void> {
     case 'client':
       if (sub === 'enroll') return clientEnroll(args);
       if (sub === 'run') return clientRun(args);
+      if (sub === 'receipts' && args.positionals[2] === 'verify') return receiptsVerify(args);
       break;
     case 'round':
       if (sub === 'start') return roundStart(args);
       break;
     case 'rounds': return listRounds(args);
+    case 'audit':
+      if (sub === 'public-key') return auditPublicKey(args);
+      if (sub === 'verify') return auditVerify(args);
+      if (sub === 'export') return auditExport(args);
+      if (sub === 'report') return auditReport(args);
+      break;
+    case 'auditor':
+      if (sub === 'add') return auditorAdd(args);
+      if (sub === 'revoke') return auditorRevoke(args);
+      break;
     case 'local': {
       const file = args.positionals[1];
       if (!file || !existsSync(file)) throw new TesseraError('BAD_REQUEST', `local: expected the path of a federation file, got ${file ?? 'nothing'}`, { field: 'file' });

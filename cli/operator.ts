@@ -6,7 +6,8 @@ import { startAggregator } from '../aggregator/server.ts';
 import { OPERATOR_TOKEN_FILE } from '../aggregator/credentials.ts';
 import { Transport } from '../clients/transport.ts';
 import type { Args } from './args.ts';
-import { int, positional, str } from './args.ts';
+import { bool, int, positional, str } from './args.ts';
+import { storeOptionsFromEnv } from './stores.ts';
 
 export async function serve(args: Args): Promise<void> {
   const running = await startAggregator({
@@ -14,6 +15,9 @@ export async function serve(args: Args): Promise<void> {
     databaseUrl: str(args, 'database-url', { env: 'DATABASE_URL' }),
     host: str(args, 'host', { env: 'TESSERA_HOST', fallback: '127.0.0.1' }),
     port: int(args, 'port', Number(process.env.TESSERA_PORT ?? 8080), 0, 65535),
+    storeOptions: storeOptionsFromEnv(),
+    // Member-given update URLs may point at private addresses only when the operator says so (a compose network).
+    urlFetch: { allowPrivate: bool(args, 'allow-private-urls', process.env.TESSERA_ALLOW_PRIVATE_URLS === '1') },
   });
   console.log(`operator credential: ${running.operatorTokenFile}`);
   const stop = async () => {

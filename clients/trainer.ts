@@ -12,6 +12,8 @@ import { createRng, shuffle } from '../core/random.ts';
 import type { Tensor, TensorLayout, Weights } from '../core/tensors.ts';
 import { assertLayout } from '../core/tensors.ts';
 import { selectBackend } from './backend.ts';
+import type { DpSgdOptions, DpSgdReport } from './dp-sgd.ts';
+import { dpSgdTrain } from './dp-sgd.ts';
 import type { DataSplit } from './dataset-split.ts';
 import { concatSplits } from './dataset-split.ts';
 import { scoreProbabilities } from './metrics.ts';
@@ -29,6 +31,8 @@ export interface TrainOptions {
   proximalMu?: number;
   /** Seeds the batch order (default 0). */
   seed?: number;
+  /** Record-level DP-SGD (clients/dp-sgd.ts): per-example clipping, Gaussian noise, sampling. */
+  dp?: DpSgdOptions;
 }
 
 export interface TrainResult {
@@ -39,6 +43,8 @@ export interface TrainResult {
   /** Mean data loss over the steps (without the proximal term). */
   meanLoss: number;
   steps: number;
+  /** With `dp`: what DP-SGD did (noise, sampling rate, share of clipped gradients). */
+  dp?: DpSgdReport;
 }
 
 /** A TF.js Sequential of Dense layers for the spec: sigmoid output for 1 output, softmax otherwise. */
@@ -59,12 +65,14 @@ export class Trainer {
   readonly layout: TensorLayout;
   readonly model: tfl.LayersModel;
   private readonly variables: tf.Variable[];
+  private readonly ownModel: boolean;
 
   /** `model` (optional) is the member's own TF.js model; its trainable weights must follow the layout in order. */
   constructor(spec: ModelSpec, model?: tfl.LayersModel) {
     this.spec = spec;
     this.layout = modelLayout(spec);
     this.model = model ?? buildModel(spec);
+    this.ownModel = model !== undefined;
     this.variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const shapes = this.variables.map((v) => `[${v.shape}]`).join(', ');
     const want = this.layout.map((t) => `[${t.shape}]`).join(', ');
@@ -93,6 +101,13 @@ export class Trainer {
     await selectBackend();
     if (data.n === 0) throw new TesseraError('BAD_DATASET', 'train: the training split is empty', { field: 'train' });
     if (data.features !== this.spec.inputs) throw new TesseraError('BAD_DATASET', `features: the model takes ${this.spec.inputs} inputs, the data has ${data.features}`, { field: 'features' });
+    if (options.dp) {
+      // Per-example gradients come from the spec's architecture, so a member's own TF.js model is refused.
+      if (this.ownModel) throw new TesseraError('BAD_REQUEST', 'dp: DP-SGD runs on the model built from the federation\'s spec, not on a member-supplied TF.js model', { field: 'dp' });
+      const r = dpSgdTrain(this.spec, global, data, options, options.dp);
+      this.setWeights(r.weights);
+      return { weights: r.weights, examples: data.n, meanLoss: r.meanLoss, steps: r.steps, dp: r.report };
+    }
     this.setWeights(global);
     const batch = Math.min(options.batchSize, data.n);
     const steps = options.localSteps ?? options.localEpochs * Math.ceil(data.n / batch);

@@ -6,9 +6,7 @@
  */
 import type { ErrorCode } from '../core/errors.ts';
 import { TesseraError } from '../core/errors.ts';
-import { contentHash } from '../core/hash.ts';
-import { SIGNATURE_HEADERS, canonicalRequest } from '../core/request-signing.ts';
-import { randomToken, sign, toBase64 } from '../crypto/identity.ts';
+import { signedRequestHeaders } from '../crypto/request-signer.ts';
 
 export interface MemberCredentials {
   memberId: string;
@@ -41,15 +39,7 @@ export class Transport {
     const h: Record<string, string> = {};
     if (this.opts.bearer) h.authorization = `Bearer ${this.opts.bearer}`;
     const m = this.opts.member;
-    if (m) {
-      const timestamp = (this.opts.now ?? Date.now)();
-      const nonce = randomToken(18);
-      const message = canonicalRequest({ method, path, bodyHash: contentHash(body), memberId: m.memberId, timestamp, nonce });
-      h[SIGNATURE_HEADERS.member] = m.memberId;
-      h[SIGNATURE_HEADERS.timestamp] = String(timestamp);
-      h[SIGNATURE_HEADERS.nonce] = nonce;
-      h[SIGNATURE_HEADERS.signature] = toBase64(sign(message, m.secretKey));
-    }
+    if (m) Object.assign(h, signedRequestHeaders({ method, path, body, memberId: m.memberId, secretKey: m.secretKey, now: this.opts.now }));
     return h;
   }
 

@@ -38,6 +38,11 @@ export const ErrorCodes = {
   /** An artifact store (directory, GCS bucket, Azure container) could not be reached or refused the
    *  call; check the store URL and its credentials, then retry. */
   STORE_UNAVAILABLE: { status: 503 },
+  /** A URL a member handed in for the aggregator to fetch was refused: not http(s), a redirect, or
+   *  a loopback/private/link-local address (SSRF rule, see docs/storage.md). */
+  URL_REFUSED: { status: 400 },
+  /** Bytes fetched from a member's URL do not match the hash or size the member declared. */
+  HASH_MISMATCH: { status: 409 },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -2,6 +2,8 @@
 import { TesseraError } from './errors.ts';
 import type { ModelSpec } from './model.ts';
 import { parseModelSpec } from './model.ts';
+import type { RecordPrivacyConfig } from './privacy/config.ts';
+import { parsePrivacyConfig } from './privacy/config.ts';
 
 export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
@@ -38,12 +40,58 @@ export interface FederationConfig {
   training: TrainingConfig;
   rounds: number;
   minMembers: number;
-  /** Seconds each stage stays open before late members are dropped. */
-  deadlines: { fit: number; evaluate: number };
+  /** Seconds each stage stays open before late members are dropped. Secure rounds use `fit` for
+   *  masked_input (training happens before it) and `keys` for each of the other protocol stages. */
+  deadlines: { fit: number; evaluate: number; keys: number };
   /** Seed for the initial weights. */
   seed: number;
   /** Largest accepted update body, bytes. */
   maxUpdateBytes: number;
+  /** Store URLs (`file:///...`, `gs://bucket/prefix`, `az://account/container/prefix`) where every
+   *  model version is published sealed and signed; empty: members fetch over HTTP only. */
+  stores: string[];
+  /** Record-level DP-SGD every member applies to its own training (see docs/privacy.md); null: none.
+   *  Absent in configs stored before it existed: read it as `config.privacy ?? null`. */
+  privacy: RecordPrivacyConfig | null;
+  /** Secure aggregation (docs/secure-aggregation.md), on by default. Absent in configs stored
+   *  before it existed (those ran plaintext): read it as `secureOf(config)`. */
+  secure: SecureConfig;
+}
+
+/** Secure-aggregation settings; the quantization headroom rule is checked when a round is configured. */
+export interface SecureConfig {
+  enabled: boolean;
+  /** Each delta coordinate is clipped to [-clip, clip]; clipped coordinates are counted and reported. */
+  clip: number;
+  /** Bits per member value; null: the most the headroom rule allows for the cohort, capped at 24. */
+  bits: number | null;
+  /** Example counts above this are capped: a member's weight in the mean is min(examples, maxWeight). */
+  maxWeight: number;
+  /** Overrides of the neighbour count k and the threshold t (default rule in docs/secure-aggregation.md). */
+  neighbours: number | null;
+  threshold: number | null;
+}
+
+export const DEFAULT_SECURE: SecureConfig = { enabled: true, clip: 4, bits: null, maxWeight: 10_000, neighbours: null, threshold: null };
+
+/** The federation's secure settings; configs stored before `secure` existed ran plaintext. */
+export const secureOf = (config: FederationConfig): SecureConfig => config.secure ?? { ...DEFAULT_SECURE, enabled: false };
+
+/** `secure`: an object (or `false`, short for `{ "enabled": false }`); names the first bad field. */
+export function parseSecure(input: unknown, path = 'secure'): SecureConfig {
+  if (input === false) return { ...DEFAULT_SECURE, enabled: false };
+  const o = obj(input, path);
+  const enabled = o.enabled ?? true;
+  if (typeof enabled !== 'boolean') bad(`${path}.enabled`, 'true or false');
+  const optionalInt = (key: string, min: number, max: number): number | null => (o[key] === undefined || o[key] === null ? null : int(o, key, path, 0, min, max));
+  return {
+    enabled,
+    clip: num(o, 'clip', path, DEFAULT_SECURE.clip, 1e-6, 1e6),
+    bits: optionalInt('bits', 2, 31),
+    maxWeight: int(o, 'maxWeight', path, DEFAULT_SECURE.maxWeight, 1, 2 ** 32 - 1),
+    neighbours: optionalInt('neighbours', 2, 65_535),
+    threshold: optionalInt('threshold', 2, 65_535),
+  };
 }
 
 const DEFAULT_STRATEGY: Record<StrategyName, Partial<StrategyConfig>> = {
@@ -125,8 +173,30 @@ export function parseFederationConfig(input: unknown): FederationConfig {
     deadlines: {
       fit: int(deadlines, 'fit', 'deadlines', 600, 1, 7 * 86_400),
       evaluate: int(deadlines, 'evaluate', 'deadlines', 300, 1, 7 * 86_400),
+      keys: int(deadlines, 'keys', 'deadlines', 120, 1, 7 * 86_400),
     },
     seed: int(o, 'seed', 'federation', 0, 0, 2 ** 31 - 1),
     maxUpdateBytes: int(o, 'maxUpdateBytes', 'federation', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
+    stores: parseStores(o.stores),
+    privacy: parsePrivacyConfig(o.privacy),
+    secure: parseSecure(o.secure),
   };
+}
+
+const STORE_URL = /^(file:\/\/\/[^\0]{1,500}|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/[A-Za-z0-9._=+@,/-]{0,500})?|az:\/\/[a-z0-9]{3,24}\/[a-z0-9][a-z0-9-]{1,61}[a-z0-9](\/[A-Za-z0-9._=+@,/-]{0,500})?)$/;
+export const MAX_STORES = 8;
+
+/** `stores`: up to 8 distinct store URLs. Credentials never go here: the aggregator's environment holds them. */
+export function parseStores(input: unknown): string[] {
+  if (input === undefined || input === null) return [];
+  if (!Array.isArray(input) || input.length > MAX_STORES) bad('stores', `a list of at most ${MAX_STORES} store URLs`);
+  const out: string[] = [];
+  input.forEach((u: unknown, i) => {
+    if (typeof u !== 'string' || !STORE_URL.test(u) || u.includes('/../') || u.endsWith('/..')) {
+      bad(`stores[${i}]`, 'a store URL: file:///absolute/path, gs://bucket[/prefix] or az://account/container[/prefix] (no credentials in the URL)');
+    }
+    if (out.includes(u)) bad(`stores[${i}]`, `a URL not already listed (${u} appears twice)`);
+    out.push(u);
+  });
+  return out;
 }

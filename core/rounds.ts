@@ -1,4 +1,5 @@
 /** @module Round and stage names, shared by the aggregator, the clients and the docs. */
+import type { SecAggRequest, SecAggRoundConfig, SecAggStage } from './secagg-wire.ts';
 
 /** Stages of a plaintext round, in order. Secure aggregation inserts its own stages before `evaluate`. */
 export const PLAIN_STAGES = ['fit', 'evaluate'] as const;
@@ -32,6 +33,32 @@ export interface RoundAnnouncement {
   /** How many selected members have finished the current stage, of how many. */
   progress: { done: number; of: number };
   /** After evaluate opens: the model to evaluate (the one this round committed). */
-  evaluateModel?: { version: number; hash: string };
+  evaluateModel?: { version: number; hash: string; artifact?: SealedModelRef };
+  /** When the federation publishes to stores: the sealed artifact of `modelVersion` and where it is. */
+  modelArtifact?: SealedModelRef;
   failureReason?: string | null;
+  /** Secure rounds: the public round configuration, and this member's request for the open stage. */
+  secagg?: SecAggAnnouncement;
+}
+
+/** What a member of a secure round needs to run the open stage. */
+export interface SecAggAnnouncement {
+  config: SecAggRoundConfig;
+  /** What the aggregator asks of this member in the open stage (null at advertise_keys, or when it takes no part). */
+  request: SecAggRequest | null;
+  /** True once the aggregator holds this member's message for the open stage. */
+  answered: boolean;
+}
+
+/** Secure-aggregation stages a member answers (all SECURE_STAGES but evaluate). */
+export const isSecAggStage = (stage: string | null): stage is SecAggStage => stage !== null && stage !== 'evaluate' && (SECURE_STAGES as readonly string[]).includes(stage);
+
+/** A model version's sealed artifact: fetch `objects/<sealedHash>` from any store, open it with
+ *  content key `keyId`, check the aggregator's signature, then check the plaintext hash. */
+export interface SealedModelRef {
+  sealedHash: string;
+  sealedSize: number;
+  keyId: string;
+  /** The stores the federation publishes to. */
+  stores: string[];
 }

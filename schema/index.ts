@@ -2,3 +2,4 @@
 export * from './federations.ts';
 export * from './rounds.ts';
 export * from './audit.ts';
+export * from './replication.ts';

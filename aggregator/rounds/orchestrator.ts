@@ -33,6 +33,8 @@ export interface OrchestratorOptions {
   db: Db;
   now: () => number;
   log?: (line: string) => void;
+  /** Called after a model version is committed (outside the transaction): publishing to stores. */
+  onCommitted?: (federationId: string, version: number) => void;
 }
 
 export async function loadConfig(db: Db, federationId: string): Promise<FederationConfig> {
@@ -41,7 +43,7 @@ export async function loadConfig(db: Db, federationId: string): Promise<Federati
   return f.config as FederationConfig;
 }
 
-export function createOrchestrator({ db, now, log = () => {} }: OrchestratorOptions): Orchestrator {
+export function createOrchestrator({ db, now, log = () => {}, onCommitted }: OrchestratorOptions): Orchestrator {
   // One advance at a time per federation in this process; the CAS guards against other processes.
   const chains = new Map<string, Promise<void>>();
   const serialize = (federationId: string, work: () => Promise<void>): Promise<void> => {
@@ -94,7 +96,10 @@ export function createOrchestrator({ db, now, log = () => {} }: OrchestratorOpti
       await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, from: 'fit', to: 'evaluate' } });
       return true;
     });
-    if (committed) log(`round ${round.number}: committed model version ${round.baseVersion + 1} from ${submitted} updates`);
+    if (committed) {
+      log(`round ${round.number}: committed model version ${round.baseVersion + 1} from ${submitted} updates`);
+      onCommitted?.(round.federationId, round.baseVersion + 1);
+    }
   }
 
   async function advanceEvaluate(round: RoundRow): Promise<void> {

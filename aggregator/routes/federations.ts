@@ -14,6 +14,10 @@ import { federations, invitations, members, modelVersions, rounds } from '../../
 import { appendAudit } from '../audit.ts';
 import { actorOf, assertMemberSelf, requireRole, tokenHash } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
+import { sealModelVersion, storesOf } from '../replication/artifacts.ts';
+import { createContentKey, keysSealedFor } from '../replication/keys.ts';
+import { replicationAuditKind } from '../replication/audit-kinds.ts';
+import { publicKeyText } from '../ledger/key.ts';
 import { jsonBody, stringField } from './json.ts';
 
 const INVITATION_TTL_MS = 7 * 86_400_000;
@@ -35,8 +39,12 @@ export const federationRoutes = new Hono<AppEnv>()
     await c.var.db.transaction(async (tx) => {
       await tx.insert(federations).values({ id, name: config.name, config, createdAt: t });
       await tx.insert(modelVersions).values({ federationId: id, version: 0, hash, parentHash: null, round: null, body, strategyState: null, createdAt: t });
-      await appendAudit(tx, { kind: 'federation.created', actor: actorOf(c.var.principal!), federationId: id, time: t, payload: { config, initialModel: { version: 0, hash } } });
+      // The content key exists from the start: members get it sealed at enrollment.
+      const key = await createContentKey(tx, id, c.var.ledgerKey, t);
+      await sealModelVersion(tx, id, config, 0, body, c.var.ledgerKey, t);
+      await appendAudit(tx, { kind: 'federation.created', actor: actorOf(c.var.principal!), federationId: id, time: t, payload: { config, initialModel: { version: 0, hash }, contentKeyId: key.keyId } });
     });
+    if (storesOf(config).length) c.var.replication.kick(id);
     return c.json({ federation: { id, name: config.name, status: 'active', config, createdAt: t, initialModel: { version: 0, hash } } }, 201);
   })
   .get('/', requireRole('operator', 'auditor'), async (c) => {
@@ -89,10 +97,32 @@ export const federationRoutes = new Hono<AppEnv>()
       await appendAudit(tx, { kind: 'member.enrolled', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { memberId, name: inv.memberName, invitationId: inv.id, publicKey } });
       return inv;
     });
-    return c.json({ member: { id: memberId, federationId: f.id, name: enrolled.memberName } }, 201);
+    const keys = await memberKeys(c, f.id, publicKey);
+    return c.json({ member: { id: memberId, federationId: f.id, name: enrolled.memberName }, keys }, 201);
+  })
+  .get('/:fid/members/:mid/keys', requireRole('member'), async (c) => {
+    const f = await getFederation(c, c.req.param('fid'));
+    assertMemberSelf(c.var.principal!, f.id, c.req.param('mid'));
+    const [m] = await c.var.db.select({ publicKey: members.publicKey }).from(members).where(eq(members.id, c.req.param('mid')));
+    return c.json({ keys: await memberKeys(c, f.id, m.publicKey) });
+  })
+  .post('/:fid/keys/rotate', requireRole('operator'), async (c) => {
+    const f = await getFederation(c, c.req.param('fid'));
+    const t = c.var.now();
+    const key = await c.var.db.transaction(async (tx) => {
+      const k = await createContentKey(tx, f.id, c.var.ledgerKey, t);
+      await appendAudit(tx, { kind: replicationAuditKind('content-key.rotated'), actor: actorOf(c.var.principal!), federationId: f.id, time: t, payload: { keyId: k.keyId } });
+      return k;
+    });
+    return c.json({ keyId: key.keyId }, 201);
   })
   .get('/:fid/members', requireRole('operator', 'auditor'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
     const rows = await c.var.db.select().from(members).where(eq(members.federationId, f.id)).orderBy(asc(members.name));
     return c.json({ members: rows });
   });
+
+/** What a member needs to open sealed models: every content key sealed to it, and the signer's public key. */
+async function memberKeys(c: { var: AppEnv['Variables'] }, federationId: string, memberPublicKey: string) {
+  return { signerPublicKey: publicKeyText(c.var.ledgerKey), contentKeys: await keysSealedFor(c.var.db, federationId, memberPublicKey, c.var.ledgerKey) };
+}

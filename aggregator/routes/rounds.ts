@@ -1,20 +1,26 @@
 /** @module Rounds: start, list, inspect; the member's view of the current round; models; uploads. */
 import { and, asc, desc, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
+import type { Context } from 'hono';
 import { decodeWeights } from '../../core/codec.ts';
 import { TesseraError } from '../../core/errors.ts';
 import { parseEvaluationReport } from '../../core/evaluation.ts';
-import { contentHash } from '../../core/hash.ts';
+import { parseFetchReport } from '../../core/fetch-report.ts';
+import { contentHash, isContentHash } from '../../core/hash.ts';
 import { modelLayout } from '../../core/model.ts';
 import { EXAMPLES_HEADER, MODEL_HASH_HEADER } from '../../core/request-signing.ts';
 import type { MemberRoundStatus, RoundAnnouncement, Stage } from '../../core/rounds.ts';
 import { allFinite, assertLayout } from '../../core/tensors.ts';
-import { contributions, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import { contributions, modelReplicas, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import { actorOf, assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
+import { memberReceipts } from '../ledger/receipts.ts';
+import { artifactRef } from '../replication/artifacts.ts';
+import { replicationAuditKind } from '../replication/audit-kinds.ts';
+import { fetchUntrustedUrl } from '../replication/fetch-url.ts';
 import { getFederation } from './federations.ts';
-import { intParam, jsonBody } from './json.ts';
+import { intParam, jsonBody, stringField } from './json.ts';
 
 type Ctx = { var: AppEnv['Variables'] };
 
@@ -33,6 +39,59 @@ async function memberSlot(c: Ctx, roundId: number, memberId: string, roundNo: nu
 function staleStage(round: typeof rounds.$inferSelect, want: Stage): TesseraError {
   const where = round.status === 'open' ? `is in stage ${round.stage}` : `is ${round.status}`;
   return new TesseraError('STALE_STAGE', `round ${round.number} ${where}; it no longer accepts ${want} messages`, { details: { round: round.number, status: round.status, stage: round.stage } });
+}
+
+type FitSlot = { f: Awaited<ReturnType<typeof getFederation>>; memberId: string; round: typeof rounds.$inferSelect; slot: typeof roundMembers.$inferSelect };
+
+/** The member's fit slot named by the path (refused before any body is read or fetched). */
+async function fitSlot(c: Context<AppEnv>): Promise<FitSlot> {
+  const f = await getFederation(c, c.req.param('fid')!);
+  const memberId = c.req.param('mid')!;
+  assertMemberSelf(c.var.principal!, f.id, memberId);
+  const round = await getRound(c, f.id, intParam(c, 'round'));
+  const slot = await memberSlot(c, round.id, memberId, round.number);
+  return { f, memberId, round, slot };
+}
+
+/** Validates and stores a fit update, however its bytes arrived (request body or member URL). */
+async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }: FitSlot, body: Uint8Array, rawWeight: string): Promise<Response> {
+  if (body.length > f.config.maxUpdateBytes) throw new TesseraError('TOO_LARGE', `body: ${body.length} bytes exceeds this federation's maxUpdateBytes (${f.config.maxUpdateBytes})`, { field: 'body' });
+  const hash = contentHash(body);
+  // The answer carries the signed receipt of the ledger entry that recorded the contribution.
+  const answer = async (weight: number) => {
+    const [receipt] = await memberReceipts(c.var.db, c.var.ledgerKey, f.id, memberId, round.number);
+    return c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight }, receipt: receipt ?? null });
+  };
+  const [existing] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
+  if (existing) {
+    if (existing.hash === hash) return answer(existing.weight);
+    throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`, { details: { acceptedHash: existing.hash } });
+  }
+  if (round.status !== 'open' || round.stage !== 'fit') throw staleStage(round, 'fit');
+  if (slot.status !== 'selected') throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot.status} in round ${round.number}`);
+  const weight = Number(rawWeight);
+  if (!/^\d{1,9}$/.test(rawWeight) || weight < 1) throw new TesseraError('BAD_REQUEST', `${EXAMPLES_HEADER}: expected the number of training examples, a positive integer`, { field: EXAMPLES_HEADER });
+  const tensors = decodeWeights(body);
+  assertLayout(tensors, modelLayout(f.config.model));
+  if (!tensors.every((t) => allFinite(t.data))) throw new TesseraError('BAD_TENSORS', 'update contains NaN or infinite values', { field: 'body' });
+  const t = c.var.now();
+  const stored = await c.var.db.transaction(async (tx) => {
+    const ins = await tx.insert(contributions).values({ roundId: round.id, memberId, stage: 'fit', hash, size: body.length, weight, body, createdAt: t }).onConflictDoNothing().returning({ hash: contributions.hash });
+    if (ins.length === 0) return false;
+    const moved = await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected'))).returning();
+    const [still] = await tx.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
+    // The round may have closed between our checks and this transaction: then nothing is stored.
+    if (moved.length === 0 || still?.stage !== 'fit') throw staleStage({ ...round, stage: still?.stage ?? null }, 'fit');
+    await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight } });
+    return true;
+  });
+  if (!stored) {
+    const [again] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
+    if (again?.hash === hash) return answer(again.weight);
+    throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`);
+  }
+  await c.var.orchestrator.advance(f.id);
+  return answer(weight);
 }
 
 export const roundRoutes = new Hono<AppEnv>()
@@ -90,53 +149,64 @@ export const roundRoutes = new Hono<AppEnv>()
       progress: { done: inStage.filter((s) => s.status !== waitingStatus).length, of: inStage.length },
       failureReason: round.failureReason,
     };
+    const artifact = await artifactRef(c.var.db, f.id, f.config, round.baseVersion);
+    if (artifact) announcement.modelArtifact = artifact;
     if (round.committedVersion !== null) {
       const [next] = await c.var.db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, f.id), eq(modelVersions.version, round.committedVersion)));
-      if (next) announcement.evaluateModel = { version: round.committedVersion, hash: next.hash };
+      const nextArtifact = await artifactRef(c.var.db, f.id, f.config, round.committedVersion);
+      if (next) announcement.evaluateModel = { version: round.committedVersion, hash: next.hash, ...(nextArtifact ? { artifact: nextArtifact } : {}) };
     }
     return c.json({ federation: { id: f.id, status: f.status, rounds: f.config.rounds }, round: announcement });
   })
   .put('/:fid/members/:mid/rounds/:round/update', requireRole('member'), async (c) => {
+    const at = await fitSlot(c);
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    return acceptFitUpdate(c, at, body, c.req.header(EXAMPLES_HEADER) ?? '');
+  })
+  // The same update, handed in as a time-limited URL of the member's own store (GCS V4 signed
+  // URL, Azure SAS): fetched under the SSRF rule, checked against the declared hash and size,
+  // then accepted exactly like the body of the route above.
+  .put('/:fid/members/:mid/rounds/:round/update-url', requireRole('member'), async (c) => {
+    const at = await fitSlot(c);
+    const req = await jsonBody(c);
+    const url = stringField(req, 'url', /^https?:\/\/.{1,4000}$/s);
+    const hash = req.hash;
+    if (!isContentHash(hash)) throw new TesseraError('BAD_REQUEST', 'hash: expected the BLAKE2b-256 of the update, 64 lowercase hex characters', { field: 'hash' });
+    const size = req.size;
+    if (!Number.isInteger(size) || (size as number) < 1) throw new TesseraError('BAD_REQUEST', 'size: expected the update size in bytes, a positive integer', { field: 'size' });
+    if ((size as number) > at.f.config.maxUpdateBytes) throw new TesseraError('TOO_LARGE', `size: ${size} bytes exceeds this federation's maxUpdateBytes (${at.f.config.maxUpdateBytes})`, { field: 'size' });
+    const examples = req.examples;
+    if (!Number.isInteger(examples) || (examples as number) < 1) throw new TesseraError('BAD_REQUEST', 'examples: expected the number of training examples, a positive integer', { field: 'examples' });
+    const body = await fetchUntrustedUrl(url, size as number, c.var.replication.urlFetch);
+    const got = contentHash(body);
+    if (body.length !== size || got !== hash) {
+      throw new TesseraError('HASH_MISMATCH', `url: the object is ${body.length} bytes hashing to ${got}; the request declared ${size} bytes hashing to ${hash}; nothing was accepted`, { field: 'url', details: { expectedHash: hash, actualHash: got, expectedSize: size, actualSize: body.length } });
+    }
+    return acceptFitUpdate(c, at, body, String(examples));
+  })
+  // What the member saw fetching a model (stale, torn, altered replicas; where it fell back to): into the ledger.
+  .put('/:fid/members/:mid/rounds/:round/fetch-report', requireRole('member'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
     const memberId = c.req.param('mid');
     assertMemberSelf(c.var.principal!, f.id, memberId);
     const round = await getRound(c, f.id, intParam(c, 'round'));
-    const slot = await memberSlot(c, round.id, memberId, round.number);
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    if (body.length > f.config.maxUpdateBytes) throw new TesseraError('TOO_LARGE', `body: ${body.length} bytes exceeds this federation's maxUpdateBytes (${f.config.maxUpdateBytes})`, { field: 'body' });
-    const hash = contentHash(body);
-    const answer = (weight: number) => c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight } });
-    const [existing] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
-    if (existing) {
-      if (existing.hash === hash) return answer(existing.weight);
-      throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`, { details: { acceptedHash: existing.hash } });
-    }
-    if (round.status !== 'open' || round.stage !== 'fit') throw staleStage(round, 'fit');
-    if (slot.status !== 'selected') throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot.status} in round ${round.number}`);
-    const rawWeight = c.req.header(EXAMPLES_HEADER) ?? '';
-    const weight = Number(rawWeight);
-    if (!/^\d{1,9}$/.test(rawWeight) || weight < 1) throw new TesseraError('BAD_REQUEST', `${EXAMPLES_HEADER}: expected the number of training examples, a positive integer`, { field: EXAMPLES_HEADER });
-    const tensors = decodeWeights(body);
-    assertLayout(tensors, modelLayout(f.config.model));
-    if (!tensors.every((t) => allFinite(t.data))) throw new TesseraError('BAD_TENSORS', 'update contains NaN or infinite values', { field: 'body' });
+    const report = parseFetchReport(await jsonBody(c));
     const t = c.var.now();
-    const stored = await c.var.db.transaction(async (tx) => {
-      const ins = await tx.insert(contributions).values({ roundId: round.id, memberId, stage: 'fit', hash, size: body.length, weight, body, createdAt: t }).onConflictDoNothing().returning({ hash: contributions.hash });
-      if (ins.length === 0) return false;
-      const moved = await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected'))).returning();
-      const [still] = await tx.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
-      // The round may have closed between our checks and this transaction: then nothing is stored.
-      if (moved.length === 0 || still?.stage !== 'fit') throw staleStage({ ...round, stage: still?.stage ?? null }, 'fit');
-      await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight } });
-      return true;
-    });
-    if (!stored) {
-      const [again] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
-      if (again?.hash === hash) return answer(again.weight);
-      throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`);
-    }
-    await c.var.orchestrator.advance(f.id);
-    return answer(weight);
+    const entry = await c.var.db.transaction((tx) =>
+      appendAudit(tx, { kind: replicationAuditKind('model.fetch-report'), actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report } }),
+    );
+    return c.json({ recorded: { seq: entry.seq, hash: entry.hash } }, 201);
+  })
+  .get('/:fid/models/:version/replicas', requireRole('operator', 'auditor'), async (c) => {
+    const f = await getFederation(c, c.req.param('fid'));
+    const version = intParam(c, 'version');
+    const artifact = await artifactRef(c.var.db, f.id, f.config, version);
+    const replicas = await c.var.db
+      .select({ store: modelReplicas.store, status: modelReplicas.status, attempts: modelReplicas.attempts, lastError: modelReplicas.lastError, publishedAt: modelReplicas.publishedAt })
+      .from(modelReplicas)
+      .where(and(eq(modelReplicas.federationId, f.id), eq(modelReplicas.version, version)))
+      .orderBy(asc(modelReplicas.id));
+    return c.json({ version, artifact: artifact ?? null, replicas });
   })
   .put('/:fid/members/:mid/rounds/:round/evaluation', requireRole('member'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));

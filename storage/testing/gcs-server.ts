@@ -1,5 +1,5 @@
 /** @module A GCS JSON-API server on loopback, enough for @google-cloud/storage: the project's GCS test fixture. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, verify as verifySignature } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,7 +30,7 @@ interface Session {
 }
 
 /** Starts the server (port 0: any free port) on 127.0.0.1. */
-export async function startGcsServer(opts: { port?: number; host?: string; buckets?: string[] } = {}): Promise<GcsTestServer> {
+export async function startGcsServer(opts: { port?: number; host?: string; buckets?: string[]; v4Signers?: Record<string, string> } = {}): Promise<GcsTestServer> {
   const buckets: GcsTestServer['buckets'] = new Map();
   for (const b of opts.buckets ?? []) buckets.set(b, { created: new Date(), objects: new Map() });
   const sessions = new Map<string, Session>();
@@ -71,6 +71,13 @@ export async function startGcsServer(opts: { port?: number; host?: string; bucke
       res.end(text);
     };
     let m: RegExpMatchArray | null;
+
+    // A V4 signed URL (path style, as getSignedUrl builds it from apiEndpoint): GET only.
+    if (q.has('X-Goog-Signature') && (m = path.match(/^\/([^/]+)\/(.+)$/)) && !path.startsWith('/storage/') && !path.startsWith('/upload/')) {
+      if (method !== 'GET') throw new GcsHttpError(405, 'signed URLs here are read-only', 'invalid');
+      checkV4Signature(req, u, opts.v4Signers);
+      return sendMedia(req, res, objectOf(decodeURIComponent(m[1]), decodeURIComponent(m[2]), null));
+    }
 
     if ((m = path.match(/^\/upload\/storage\/v1\/b\/([^/]+)\/o$/))) {
       const bucket = decodeURIComponent(m[1]);
@@ -264,6 +271,32 @@ function sendMedia(req: IncomingMessage, res: ServerResponse, o: GcsObject): voi
   delete headers['x-goog-hash']; // a range cannot be checked against whole-object hashes
   res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
   res.end(o.bytes.subarray(start, end + 1));
+}
+
+/**
+ * Checks a V4 signed URL: not expired, and (when the server knows signers' public keys) signed by
+ * the named service account over GCS's canonical request (method, path, sorted query without the
+ * signature, the host header, UNSIGNED-PAYLOAD). Without signers only the expiry is checked.
+ */
+function checkV4Signature(req: IncomingMessage, u: URL, signers: Record<string, string> | undefined): void {
+  const q = u.searchParams;
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Goog-Date') ?? '');
+  const expires = Number(q.get('X-Goog-Expires'));
+  if (q.get('X-Goog-Algorithm') !== 'GOOG4-RSA-SHA256' || !date || !Number.isInteger(expires)) throw new GcsHttpError(400, 'malformed V4 signed URL', 'invalid');
+  const signedAt = Date.UTC(+date[1], +date[2] - 1, +date[3], +date[4], +date[5], +date[6]);
+  if (Date.now() > signedAt + expires * 1000) throw new GcsHttpError(400, 'ExpiredToken: the signed URL has expired', 'invalid');
+  if (!signers) return;
+  const credential = q.get('X-Goog-Credential') ?? '';
+  const email = credential.split('/')[0];
+  const publicKey = signers[email];
+  if (!publicKey) throw new GcsHttpError(403, `AccessDenied: unknown signer ${email}`, 'forbidden');
+  const query = u.search.slice(1).split('&').filter((p) => !p.startsWith('X-Goog-Signature=')).sort((a, b) => (a.split('=')[0] < b.split('=')[0] ? -1 : 1)).join('&');
+  const host = String(req.headers.host ?? '').replace(/:\d+$/, '');
+  const canonical = ['GET', u.pathname, query, `host:${host}\n`, q.get('X-Goog-SignedHeaders') ?? 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const toSign = ['GOOG4-RSA-SHA256', q.get('X-Goog-Date'), credential.split('/').slice(1).join('/'), createHash('sha256').update(canonical).digest('hex')].join('\n');
+  if (!verifySignature('RSA-SHA256', Buffer.from(toSign), publicKey, Buffer.from(q.get('X-Goog-Signature') ?? '', 'hex'))) {
+    throw new GcsHttpError(403, 'SignatureDoesNotMatch: the V4 signature does not verify', 'forbidden');
+  }
 }
 
 /** Splits a multipart/related body into its parts (headers lower-cased). */

@@ -16,9 +16,9 @@ import { flatten, unflatten } from '../core/tensors.ts';
 import { enroll, memberTransport } from '../clients/enrollment.ts';
 import type { MemberIdentity } from '../clients/enrollment.ts';
 import { Transport } from '../clients/transport.ts';
-import { createApp } from './app.ts';
-import { issueCredential } from './credentials.ts';
-import type { Database } from './db/database.ts';
+import { createApp } from '../aggregator/app.ts';
+import { issueCredential } from '../aggregator/credentials.ts';
+import type { Database } from '../aggregator/db/database.ts';
 import { contributions } from '../schema/index.ts';
 
 const MODEL: ModelSpec = { kind: 'mlp', inputs: 6, hidden: [5], outputs: 1, activation: 'relu' };

@@ -1,4 +1,4 @@
-import { openTestDatabase } from './db/testing.ts';
+import { openTestDatabase } from '../aggregator/db/testing.ts';
 import { defineApiSuite } from './api.suite.ts';
 
 defineApiSuite('PGlite', () => openTestDatabase('pglite'));

@@ -1,0 +1,4 @@
+import { openTestDatabase } from './db/testing.ts';
+import { defineAccessSuite } from './access.suite.ts';
+
+defineAccessSuite('PGlite', () => openTestDatabase('pglite'));
