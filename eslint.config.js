@@ -30,7 +30,7 @@ const above = {
 const no = (...dirs) => dirs.map((d) => [d, above[d]]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'drizzle/**', '.tessera/**', 'test-artifacts/**', 'cli/bin.mjs'] },
+  { ignores: ['node_modules/**', 'drizzle/**', '.tessera/**', 'test-artifacts/**', 'cli/bin.mjs', 'tmp/**', '.tmp-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

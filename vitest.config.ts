@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', '.tessera/**'],
+    exclude: ['node_modules/**', '.tessera/**', 'tmp/**', '.tmp-*/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

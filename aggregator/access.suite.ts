@@ -49,6 +49,19 @@ export const ACCESS_MATRIX: [string, string, unknown, number[]][] = [
   ['GET', '/v1/ledger/verify', undefined, [200, 200, 403, 403, 403, 401]],
   ['GET', '/v1/ledger/export', undefined, [200, 200, 403, 403, 403, 401]],
   ['GET', '/v1/ledger/report?round=1&format=json', undefined, [200, 200, 403, 403, 403, 401]],
+  // The dashboard authenticates by its own session cookie only: bearer and signed headers do not
+  // apply there, so every caller here gets the signed-out answer (see docs/dashboard.md).
+  ['GET', '/sign-in', undefined, [200, 200, 200, 200, 200, 200]],
+  ['POST', '/sign-in', {}, [403, 403, 403, 403, 403, 403]],
+  ['POST', '/sign-out', undefined, [401, 401, 401, 401, 401, 401]],
+  ['GET', '/', undefined, [303, 303, 303, 303, 303, 303]],
+  ['GET', '/federations/F', undefined, [303, 303, 303, 303, 303, 303]],
+  ['POST', '/federations/F/rounds', undefined, [401, 401, 401, 401, 401, 401]],
+  ['GET', '/federations/F/members', undefined, [303, 303, 303, 303, 303, 303]],
+  ['GET', '/federations/F/rounds/1', undefined, [303, 303, 303, 303, 303, 303]],
+  ['GET', '/ledger', undefined, [303, 303, 303, 303, 303, 303]],
+  ['POST', '/ledger/verify', undefined, [401, 401, 401, 401, 401, 401]],
+  ['GET', '/report?round=1', undefined, [303, 303, 303, 303, 303, 303]],
 ];
 
 export function defineAccessSuite(kind: string, open: () => Promise<Database>): void {

@@ -6,6 +6,7 @@ import { TesseraError } from '../core/errors.ts';
 import { useLedgerKey, currentLedgerKey } from './audit.ts';
 import { authenticate } from './auth.ts';
 import type { AppEnv } from './context.ts';
+import { dashboard } from './dashboard/index.tsx';
 import type { Db } from './db/database.ts';
 import type { LedgerKey } from './ledger/entry.ts';
 import { generateLedgerKey } from './ledger/key.ts';
@@ -81,5 +82,6 @@ export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: 
   app.route('/v1/federations', receiptRoutes);
   app.route('/v1/ledger', ledgerRoutes);
   app.route('/v1/auditors', auditorRoutes);
+  app.route('/', dashboard);
   return { app, orchestrator };
 }

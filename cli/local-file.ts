@@ -15,6 +15,8 @@ export interface LocalFederation {
   members: LocalMember[];
   /** Published results to print beside ours: label -> mean accuracy. */
   reference?: { source: string; meanAccuracy: Record<string, number> };
+  /** Also train a pooled model on all members' train splits as a reference line (demos only). */
+  pooledReference: boolean;
 }
 
 function bad(path: string, field: string, expected: string): never {
@@ -29,7 +31,8 @@ export function readLocalFederation(path: string): LocalFederation {
     throw new TesseraError('BAD_REQUEST', `${path}: ${(e as Error).message}`, { field: 'file' });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(path, '(top level)', 'a JSON object');
-  const { members, reference, ...federation } = raw as Record<string, unknown>;
+  const { members, reference, pooledReference, ...federation } = raw as Record<string, unknown>;
+  if (pooledReference !== undefined && typeof pooledReference !== 'boolean') bad(path, 'pooledReference', 'true or false');
   if (!Array.isArray(members) || members.length === 0) bad(path, 'members', 'a non-empty list of {"name", "dataset"}');
   const base = dirname(resolve(path));
   const names = new Set<string>();
@@ -47,5 +50,5 @@ export function readLocalFederation(path: string): LocalFederation {
     if (typeof r.source !== 'string' || typeof r.meanAccuracy !== 'object' || r.meanAccuracy === null) bad(path, 'reference', '{"source": string, "meanAccuracy": {label: number}}');
     ref = { source: r.source, meanAccuracy: r.meanAccuracy as Record<string, number> };
   }
-  return { federation, members: parsed, reference: ref };
+  return { federation, members: parsed, reference: ref, pooledReference: pooledReference === true };
 }

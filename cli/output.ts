@@ -14,12 +14,19 @@ const pct = (v: number | null | undefined) => (v === null || v === undefined ? '
 export function resultTable(report: LocalReport, reference?: LocalFederation['reference']): string {
   const rows = Object.entries(report.final.perMember);
   const w = Math.max(14, ...rows.map(([n]) => n.length));
+  const withAuc = rows.some(([, v]) => v.auc !== null && v.auc !== undefined);
+  const pooled = report.pooledModel;
+  const head = `${'member'.padEnd(w)}  test examples  accuracy${withAuc ? '     AUC' : ''}${pooled ? '  pooled model' : ''}`;
+  const line = (name: string, examples: string, acc: number | null, auc: number | null | undefined, pooledAcc: number | null | undefined) =>
+    `${name.padEnd(w)}  ${examples.padStart(13)}  ${pct(acc)}  ${withAuc ? `${pct(auc)}  ` : ''}${pooled ? `${pct(pooledAcc).padStart(12)}` : ''}`.trimEnd();
+  const meanAuc = withAuc ? rows.reduce((s, [, v]) => s + (v.auc ?? 0), 0) / rows.length : null;
   const lines = [
     `Results after ${report.rounds.length} rounds (${report.strategy}, seed ${report.seed}, ${report.seconds.toFixed(1)} s)`,
-    `${'member'.padEnd(w)}  test examples  accuracy`,
-    ...rows.map(([name, v]) => `${name.padEnd(w)}  ${String(v.testExamples).padStart(13)}  ${pct(v.accuracy)}`),
-    `${'mean'.padEnd(w)}  ${''.padStart(13)}  ${pct(report.final.meanAccuracy)}`,
+    head,
+    ...rows.map(([name, v]) => line(name, String(v.testExamples), v.accuracy, v.auc, pooled?.perMember[name]?.accuracy)),
+    line('mean', '', report.final.meanAccuracy, meanAuc, pooled?.meanAccuracy),
   ];
+  if (pooled) lines.push('', 'pooled model: one model trained on all members\' train splits together in this run (a reference only; a federation never pools data)');
   if (reference) {
     lines.push('', `Published for comparison: ${reference.source}`);
     for (const [label, v] of Object.entries(reference.meanAccuracy)) {

@@ -26,7 +26,7 @@ th{background:#f0f3f6;font-weight:600;color:#3e4c59;font-size:12.5px;text-transf
 tr.bad td{background:#fdecea}tr:hover td{background:#f8fafc}tr.bad:hover td{background:#fbdcd8}
 .table{border:1px solid #dde3ea;border-radius:8px;overflow:hidden;overflow-x:auto}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-code,.mono{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+code,.mono{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}.mono{white-space:nowrap}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:12px;font-weight:600;background:#e4e7eb;color:#3e4c59}
 .b-open,.b-running{background:#dbeafe;color:#1e40af}.b-committed,.b-evaluated,.b-completed,.b-active{background:#dcfce7;color:#166534}
 .b-failed,.b-revoked{background:#fee2e2;color:#991b1b}.b-dropped{background:#fef3c7;color:#92400e}.b-submitted{background:#ccfbf1;color:#115e59}
