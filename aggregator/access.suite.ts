@@ -41,6 +41,9 @@ export const ACCESS_MATRIX: [string, string, unknown, number[]][] = [
   ['POST', '/v1/federations/F/keys/rotate', undefined, [201, 403, 403, 403, 403, 401]],
   ['PUT', '/v1/federations/F/members/M/rounds/1/update-url', {}, [403, 403, 400, 403, 403, 401]],
   ['PUT', '/v1/federations/F/members/M/rounds/1/fetch-report', {}, [403, 403, 400, 403, 403, 401]],
+  ['PUT', '/v1/federations/F/members/M/rounds/1/decline', {}, [403, 403, 400, 403, 403, 401]],
+  ['PUT', '/v1/federations/F/members/M/rounds/1/secagg/advertise_keys', {}, [403, 403, 400, 403, 403, 401]],
+  ['PUT', '/v1/federations/F/members/M/rounds/1/secagg/advertise_keys/refusal', {}, [403, 403, 400, 403, 403, 401]],
   ['GET', '/v1/federations/F/models/0/replicas', undefined, [200, 200, 403, 403, 403, 401]],
   ['POST', '/v1/auditors', {}, [400, 403, 403, 403, 403, 401]],
   ['GET', '/v1/auditors', undefined, [200, 403, 403, 403, 403, 401]],
@@ -80,7 +83,7 @@ export function defineAccessSuite(kind: string, open: () => Promise<Database>): 
       as.operator = t((await issueCredential(database.db, 'operator', 'op', 'test', now())).token);
       as.auditor = t((await issueCredential(database.db, 'auditor', 'au', 'test', now())).token);
       as.anonymous = t();
-      const federation = async () => (await as.operator.json<{ federation: { id: string } }>('POST', '/v1/federations', { body: { name: 'f', model: MODEL, strategy: 'fedavg', rounds: 2, minMembers: 2, deadlines: { fit: 60, evaluate: 60 } } })).federation.id;
+      const federation = async () => (await as.operator.json<{ federation: { id: string } }>('POST', '/v1/federations', { body: { name: 'f', model: MODEL, strategy: 'fedavg', rounds: 2, minMembers: 2, deadlines: { fit: 60, evaluate: 60 }, secure: false } })).federation.id;
       const member = async (fid: string, name: string) => {
         const { invitation } = await as.operator.json<{ invitation: { token: string } }>('POST', `/v1/federations/${fid}/invitations`, { body: { memberName: name } });
         const m = await enrollMember(app, fid, invitation.token, now);

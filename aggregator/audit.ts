@@ -22,12 +22,16 @@ export type AuditKind =
   | 'round.completed'
   | 'contribution.accepted'
   | 'contribution.refused'
+  | 'request.refused'
   | 'member.dropped'
+  | 'member.declined'
   | 'evaluation.accepted'
   | 'model.committed'
   | 'credential.created'
   | 'credential.revoked'
-  | 'audit.read';
+  | 'audit.read'
+  | 'model.fetch-report'
+  | 'content-key.rotated';
 
 /** A transaction handle or the database itself. */
 export type Tx = Pick<Db, 'insert' | 'select' | 'update' | 'delete' | 'execute'>;

@@ -10,6 +10,7 @@ import { contentHash } from '../core/hash.ts';
 import { MAX_CLOCK_SKEW_MS, SIGNATURE_HEADERS, canonicalRequest } from '../core/request-signing.ts';
 import { fromBase64, verify } from '../crypto/identity.ts';
 import { credentials, members, requestNonces } from '../schema/index.ts';
+import { appendAudit } from './audit.ts';
 import type { AppEnv } from './context.ts';
 
 export type Principal =
@@ -45,9 +46,8 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   const nonce = h(SIGNATURE_HEADERS.nonce);
   const signature = fromBase64(h(SIGNATURE_HEADERS.signature));
   const now = c.var.now();
-  if (!Number.isSafeInteger(timestamp) || Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
-    throw new TesseraError('UNAUTHENTICATED', `request timestamp is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the aggregator's clock; check the member's clock`);
-  }
+  const skewed = () => new TesseraError('UNAUTHENTICATED', `request timestamp is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the aggregator's clock; check the member's clock`);
+  if (!Number.isSafeInteger(timestamp)) throw skewed();
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
   const [member] = await c.var.db.select().from(members).where(eq(members.id, memberId));
   if (!member || member.status !== 'active') throw new TesseraError('UNAUTHENTICATED', 'unknown or revoked member');
@@ -65,6 +65,10 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   if (!signature || !publicKey || !verify(message, signature, publicKey)) {
     throw new TesseraError('UNAUTHENTICATED', 'bad request signature');
   }
+  if (Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
+    await recordSkew(c, member.federationId, memberId, timestamp, now);
+    throw skewed();
+  }
   // The nonce is remembered for the skew window; inserting it twice is a replay.
   const inserted = await c.var.db
     .insert(requestNonces)
@@ -73,6 +77,20 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
     .returning({ nonce: requestNonces.nonce });
   if (inserted.length === 0) throw new TesseraError('REPLAYED', 'this request was already received (replayed nonce)');
   return { role: 'member', memberId, federationId: member.federationId, name: member.name };
+}
+
+/**
+ * An authentic request refused for its member's clock goes into the ledger, once per member per
+ * window (a marker row in request_nonces), so replaying old captured requests cannot grow it.
+ */
+async function recordSkew(c: Context<AppEnv>, federationId: string, memberId: string, timestamp: number, now: number): Promise<void> {
+  const marker = `clock-skew-${Math.floor(now / MAX_CLOCK_SKEW_MS)}`;
+  await c.var.db.transaction(async (tx) => {
+    const fresh = await tx.insert(requestNonces).values({ memberId, nonce: marker, expiresAt: now + MAX_CLOCK_SKEW_MS }).onConflictDoNothing().returning({ nonce: requestNonces.nonce });
+    if (fresh.length === 0) return;
+    const payload = { memberId, code: 'UNAUTHENTICATED', reason: 'request timestamp outside the clock-skew window', skewMs: timestamp - now, method: c.req.method, path: new URL(c.req.url).pathname };
+    await appendAudit(tx, { kind: 'request.refused', actor: `member:${memberId}`, federationId, time: now, payload });
+  });
 }
 
 /** Authenticates the caller if it presents credentials; routes then demand roles with `requireRole`. */

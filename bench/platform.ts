@@ -28,7 +28,7 @@ export const uploadSection: BenchSection = {
     try {
       const operator = new Transport({ baseUrl: agg.url, bearer: agg.operatorToken! });
       const { federation } = await operator.json<{ federation: { id: string } }>('POST', '/v1/federations', {
-        body: { name: 'upload bench', model: UPLOAD_MODEL, rounds: 1, minMembers: 1, deadlines: { fit: 3600, evaluate: 60 } },
+        body: { name: 'upload bench', model: UPLOAD_MODEL, rounds: 1, minMembers: 1, deadlines: { fit: 3600, evaluate: 60 }, secure: false },
       });
       // One more member than uploads, so the round stays in fit and no aggregation is timed.
       const members = [];

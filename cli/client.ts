@@ -7,8 +7,11 @@ import { loadDataset } from '../clients/dataset.ts';
 import type { MemberIdentity } from '../clients/enrollment.ts';
 import { enroll, loadIdentity, memberTransport, saveIdentity } from '../clients/enrollment.ts';
 import { createModelSource } from '../clients/model-source.ts';
+import { BudgetLedger, budgetPathFor } from '../clients/budget.ts';
+import { loadMemberPolicy } from '../clients/policy.ts';
 import type { MemberEvent } from '../clients/runtime.ts';
 import { runMember } from '../clients/runtime.ts';
+import { fileSecAggStore } from '../clients/secagg-runtime.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
 import type { Args } from './args.ts';
 import { bool, int, str } from './args.ts';
@@ -44,6 +47,10 @@ export async function clientRun(args: Args): Promise<void> {
   const seed = int(args, 'seed', undefined);
   const events = bool(args, 'events', false);
   const identityPath = str(args, 'identity');
+  // The member's own policy; its privacy ledger lives beside the identity file.
+  const policyPath = str(args, 'policy');
+  const policy = policyPath ? loadMemberPolicy(policyPath) : undefined;
+  if (policy?.maxEpsilon != null && !identityPath) throw new TesseraError('BAD_REQUEST', '--policy caps epsilon: it needs --identity FILE, beside which the privacy ledger is kept', { field: 'identity' });
   let identity: MemberIdentity;
   if (identityPath && existsSync(identityPath)) identity = loadIdentity(identityPath);
   else {
@@ -78,7 +85,7 @@ export async function clientRun(args: Args): Promise<void> {
       }
     : undefined;
   try {
-    await runMember({ transport, federationId: identity.federationId, memberId: identity.memberId, model, onEvent: say, pollMs: int(args, 'poll-ms', 200, 10, 60_000), modelSource, uploadVia });
+    await runMember({ transport, federationId: identity.federationId, memberId: identity.memberId, model, onEvent: say, pollMs: int(args, 'poll-ms', 200, 10, 60_000), modelSource, uploadVia, secaggStore: identityPath ? fileSecAggStore(`${identityPath}.secagg.json`) : undefined, policy, budget: identityPath ? BudgetLedger.open(budgetPathFor(identityPath), identity.memberId) : undefined });
   } finally {
     model.dispose();
     for (const s of [home, ...replicas]) await s?.close();
@@ -95,7 +102,38 @@ function describe(e: MemberEvent | { kind: 'ready'; backend: string; train: numb
     case 'upload-fallback': return `round ${e.round}: store upload failed (${e.reason}); sending over HTTP`;
     case 'evaluated': return `round ${e.round}: evaluated: accuracy ${(e.report.correct / Math.max(1, e.report.examples)).toFixed(3)} on ${e.report.examples} test examples`;
     case 'round-failed': return `round ${e.round} failed: ${e.reason}`;
+    case 'secagg': return `round ${e.round}: secure aggregation: ${e.stage} sent`;
+    case 'secagg-refused': return `round ${e.round}: secure aggregation: ${e.stage} refused: ${e.reason}`;
+    case 'declined': return `round ${e.round}: declined under this member's policy: ${e.reason}`;
+    case 'privacy-spent': return `round ${e.round}: DP-SGD (noise ${e.spend.noiseMultiplier.toFixed(3)}, clip ${e.spend.clipNorm}, rate ${e.spend.sampleRate.toFixed(4)}): epsilon ${e.spend.epsilon.toFixed(3)} this round, ${e.spend.cumulativeEpsilon.toFixed(3)} in total (delta ${e.spend.delta})`;
     case 'done': return `federation complete after ${e.rounds} rounds`;
     default: return JSON.stringify(e);
+  }
+}
+
+/** `tessera client budget --identity FILE [--delta D] [--json]`: the member's own privacy account, from its ledger beside the identity. */
+export async function clientBudget(args: Args): Promise<void> {
+  const identityPath = str(args, 'identity', { required: true })!;
+  const identity = loadIdentity(identityPath);
+  const file = budgetPathFor(identityPath);
+  const ledger = BudgetLedger.open(existsSync(file) ? file : null, identity.memberId);
+  const account = ledger.snapshot();
+  const deltaArg = str(args, 'delta');
+  const delta = deltaArg === undefined ? null : Number(deltaArg);
+  if (delta !== null && !(delta > 0 && delta < 1)) throw new TesseraError('BAD_REQUEST', '--delta: expected a number in (0, 1)', { field: 'delta' });
+  const rows = Object.entries(account.federations).map(([federationId, a]) => {
+    const at = delta ?? a.rounds.at(-1)?.delta ?? 1e-5;
+    return { federationId, delta: at, epsilon: ledger.spent(federationId, at), rounds: a.rounds, declines: a.declines };
+  });
+  if (bool(args, 'json', false)) {
+    console.log(JSON.stringify({ memberId: identity.memberId, ledger: existsSync(file) ? file : null, federations: rows }, null, 2));
+    return;
+  }
+  console.log(`member ${identity.name} (${identity.memberId}); ledger ${existsSync(file) ? file : '(none yet)'}`);
+  if (rows.length === 0) console.log('  no privacy spent yet');
+  for (const r of rows) {
+    console.log(`  federation ${r.federationId}: epsilon ${r.epsilon.toFixed(3)} at delta ${r.delta} over ${r.rounds.length} rounds; ${r.declines.length} declined`);
+    for (const x of r.rounds) console.log(`    round ${x.round}  ${new Date(x.at).toISOString()}  epsilon ${x.epsilon.toFixed(3)} (alone, delta ${x.delta})  noise ${x.noiseMultiplier.toFixed(3)}  clip ${x.clipNorm}  rate ${x.sampleRate.toFixed(4)}  steps ${x.steps}`);
+    for (const x of r.declines) console.log(`    round ${x.round}  ${new Date(x.at).toISOString()}  declined: ${x.reason}`);
   }
 }

@@ -9,11 +9,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../core/errors.ts';
 import type { EvaluationSummary } from '../core/evaluation.ts';
+import type { FederationConfig } from '../core/federation.ts';
 import { Transport } from '../clients/transport.ts';
 import { startAggregator } from '../aggregator/server.ts';
 import type { LocalFederation } from './local-file.ts';
 import { readLocalFederation } from './local-file.ts';
 import { progressLine, resultTable } from './output.ts';
+import type { PooledResult } from './pooled.ts';
+import { pooledReference } from './pooled.ts';
 
 export interface LocalRunOptions {
   seed: number;
@@ -27,15 +30,31 @@ export interface LocalRunOptions {
   databaseUrl?: string;
   /** Quiet: no progress lines (benchmarks). */
   quiet?: boolean;
+  /** Secure aggregation (default on); false runs the plaintext protocol, to compare (`--no-secure`). */
+  secure?: boolean;
+}
+
+/** What a secure round reports about its aggregation (rounds/secure.ts). */
+export interface SecureRoundFigures {
+  survivors: number;
+  dropped: string[];
+  clipped: number;
+  clippedFraction: number;
+  clippedReport: string;
+  meanErrorBound: number | null;
 }
 
 export interface LocalReport {
   federation: string;
   strategy: string;
   seed: number;
-  rounds: { round: number; status: string; meanAccuracy: number | null; meanLoss: number | null; perMember: Record<string, { accuracy: number; testExamples: number }>; failureReason?: string | null }[];
+  rounds: { round: number; status: string; meanAccuracy: number | null; meanLoss: number | null; perMember: Record<string, { accuracy: number; testExamples: number }>; failureReason?: string | null; secure?: SecureRoundFigures | null }[];
+  /** Whether the rounds ran secure aggregation. */
+  secure: boolean;
   final: { meanAccuracy: number | null; pooledAccuracy: number | null; perMember: Record<string, { accuracy: number; testExamples: number; auc: number | null }> };
   seconds: number;
+  /** The centralised reference trained in the same run (when the file asks for it). */
+  pooledModel?: PooledResult;
 }
 
 const mainScript = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -62,8 +81,10 @@ export async function runLocal(spec: LocalFederation, opts: LocalRunOptions): Pr
   try {
     const operator = new Transport({ baseUrl: aggregator.url, bearer: aggregator.operatorToken!, retries: 2 });
     const strategy = opts.strategy ? { name: opts.strategy } : spec.federation.strategy;
-    const body = { ...spec.federation, strategy, seed: opts.seed, ...(opts.rounds ? { rounds: opts.rounds } : {}) };
-    const { federation } = await operator.json<{ federation: { id: string; config: { rounds: number; strategy: { name: string } } } }>('POST', '/v1/federations', { body });
+    const fileSecure = spec.federation.secure;
+    const secure = opts.secure === false ? { ...(typeof fileSecure === 'object' && fileSecure !== null ? fileSecure : {}), enabled: false } : fileSecure;
+    const body = { ...spec.federation, strategy, seed: opts.seed, ...(opts.rounds ? { rounds: opts.rounds } : {}), ...(secure !== undefined ? { secure } : {}) };
+    const { federation } = await operator.json<{ federation: { id: string; config: { rounds: number; strategy: { name: string }; secure?: { enabled: boolean } } } }>('POST', '/v1/federations', { body });
     const fid = federation.id;
     const names = new Map<string, string>();
     const exited: string[] = [];
@@ -115,7 +136,9 @@ export async function runLocal(spec: LocalFederation, opts: LocalRunOptions): Pr
         if (line !== shown) { out(line); shown = line; }
         if (detail.round.status !== 'open') {
           const m = detail.round.metrics;
-          rounds.push({ round: r, status: detail.round.status, meanAccuracy: m?.meanAccuracy ?? null, meanLoss: m?.meanLoss ?? null, perMember: perMember(m), failureReason: detail.round.failureReason });
+          const secureFigures = (m as { secure?: SecureRoundFigures } | null)?.secure ?? null;
+          rounds.push({ round: r, status: detail.round.status, meanAccuracy: m?.meanAccuracy ?? null, meanLoss: m?.meanLoss ?? null, perMember: perMember(m), failureReason: detail.round.failureReason, secure: secureFigures });
+          if (secureFigures) out(`round ${r}: securely aggregated ${secureFigures.survivors} masked updates; ${secureFigures.clippedReport}`);
           if (detail.round.status === 'failed') out(`round ${r} failed: ${detail.round.failureReason}`);
           break;
         }
@@ -128,11 +151,16 @@ export async function runLocal(spec: LocalFederation, opts: LocalRunOptions): Pr
     const report: LocalReport = {
       federation: String(spec.federation.name),
       strategy: federation.config.strategy.name,
+      secure: federation.config.secure?.enabled ?? false,
       seed: opts.seed,
       rounds,
       final: { meanAccuracy: lastDetail?.round.metrics.meanAccuracy ?? null, pooledAccuracy: lastDetail?.round.metrics.pooledAccuracy ?? null, perMember: perMember(lastDetail?.round.metrics ?? null) },
       seconds: (Date.now() - started) / 1000,
     };
+    if (spec.pooledReference) {
+      out('training the pooled reference model (all members\' train splits together; demo only)…');
+      report.pooledModel = await pooledReference(spec.members, federation.config as unknown as FederationConfig, { seed: opts.seed, splitSeed: opts.splitSeed });
+    }
     out('');
     out(resultTable(report, spec.reference));
     if (opts.report) {

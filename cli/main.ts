@@ -2,11 +2,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TesseraError } from '../core/errors.ts';
-import { parseArgs, int, str } from './args.ts';
+import { bool, parseArgs, int, str } from './args.ts';
 import { auditExport, auditPublicKey, auditReport, auditVerify, auditorAdd, auditorRevoke, receiptsVerify } from './audit.ts';
-import { clientEnroll, clientRun } from './client.ts';
+import { clientBudget, clientEnroll, clientRun } from './client.ts';
 import { runLocalFile } from './local.ts';
 import { federationCreate, invite, listRounds, roundStart, serve } from './operator.ts';
+import { simulate } from './simulate.ts';
 
 const USAGE = `tessera: federated learning with secure aggregation and an audit trail
 
@@ -15,7 +16,8 @@ const USAGE = `tessera: federated learning with secure aggregation and an audit 
   tessera invite <federation-id> <member-name>
   tessera client enroll --url URL --federation ID --invitation TOKEN [--out member.identity.json]
   tessera client run --dataset SPEC.json (--identity FILE | --url URL --federation ID --invitation TOKEN) [--seed N]
-                    [--home-store URL] [--replicas URL,URL] [--delta-via-store] [--poll-ms N] [--events]
+                    [--home-store URL] [--replicas URL,URL] [--delta-via-store] [--poll-ms N] [--events] [--policy POLICY.json]
+  tessera client budget --identity FILE [--delta D] [--json]
   tessera round start <federation-id>
   tessera rounds <federation-id>
   tessera audit public-key [--data-dir DIR | --url URL]
@@ -24,8 +26,9 @@ const USAGE = `tessera: federated learning with secure aggregation and an audit 
   tessera audit report (--round N | --since DATE) [--federation ID] [--format html|json] --out FILE [--file EXPORT.jsonl | --url URL | --data-dir DIR]
   tessera auditor add <label> | tessera auditor revoke <auditor-id>
   tessera client receipts verify --receipts FILE --export EXPORT.jsonl --public-key KEY
-  tessera local <federation.json> [--seed N] [--split-seed N] [--report FILE] [--strategy NAME] [--rounds N]
-  tessera demo <heart-disease|credit-default> [--seed N] [--report FILE] [--strategy NAME] [--rounds N]
+  tessera local <federation.json> [--seed N] [--split-seed N] [--report FILE] [--strategy NAME] [--rounds N] [--no-secure]
+  tessera simulate [--scenario all|GROUP|NAME] [--members 6] [--params 64] [--rounds 2] [--seed 1] [--report FILE]
+  tessera demo <heart-disease|credit-default> [--seed N] [--report FILE] [--strategy NAME] [--rounds N] [--no-secure]
 
 Operator commands read the credential from --token-file (default .tessera/operator.token) or TESSERA_TOKEN.
 Stores: TESSERA_GCS_ENDPOINT, TESSERA_GCS_PROJECT, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING
@@ -46,6 +49,7 @@ async function main(argv: string[]): Promise<void> {
     report: str(args, 'report'),
     strategy: str(args, 'strategy'),
     rounds: int(args, 'rounds', undefined, 1, 100_000),
+    secure: bool(args, 'secure', true),
     databaseUrl: str(args, 'database-url'),
   });
   switch (cmd) {
@@ -57,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
     case 'client':
       if (sub === 'enroll') return clientEnroll(args);
       if (sub === 'run') return clientRun(args);
+      if (sub === 'budget') return clientBudget(args);
       if (sub === 'receipts' && args.positionals[2] === 'verify') return receiptsVerify(args);
       break;
     case 'round':
@@ -73,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'add') return auditorAdd(args);
       if (sub === 'revoke') return auditorRevoke(args);
       break;
+    case 'simulate': return simulate(args);
     case 'local': {
       const file = args.positionals[1];
       if (!file || !existsSync(file)) throw new TesseraError('BAD_REQUEST', `local: expected the path of a federation file, got ${file ?? 'nothing'}`, { field: 'file' });

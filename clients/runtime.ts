@@ -16,9 +16,18 @@ import type { RoundAnnouncement } from '../core/rounds.ts';
 import type { Tensor } from '../core/tensors.ts';
 import { flatten, subtract, unflatten, layoutOf } from '../core/tensors.ts';
 import type { FetchReport } from '../core/fetch-report.ts';
+import type { DpSgdPlan } from '../core/privacy/plan.ts';
+import type { PrivacySpend } from '../core/privacy/spend.ts';
+import { PRIVACY_HEADER } from '../core/privacy/spend.ts';
+import { BudgetLedger } from './budget.ts';
+import type { MemberPolicy } from './policy.ts';
+import { checkRound } from './policy.ts';
 import type { ModelSource } from './model-source.ts';
 import { createModelSource, worthReporting } from './model-source.ts';
 import type { Transport } from './transport.ts';
+import type { SecAggEvent, SecAggStateStore } from './secagg-runtime.ts';
+import { createSecureMember, identityFromSecret, memorySecAggStore } from './secagg-runtime.ts';
+import { secureOf } from '../core/federation.ts';
 
 /** What a member plugs in: local training and evaluation on its own data. */
 export interface LocalModel {
@@ -26,6 +35,8 @@ export interface LocalModel {
   train(global: Tensor[], ctx: { round: number; config: FederationConfig; training: TrainingConfig }): Promise<{ weights: Tensor[]; examples: number }>;
   /** Evaluates weights on the member's own test split. */
   evaluate(weights: Tensor[], ctx: { round: number }): Promise<EvaluationReport>;
+  /** With record-level DP: what one round will cost this member (DP-SGD plan from its own example count). */
+  privacyPlan?(config: FederationConfig): DpSgdPlan | null;
 }
 
 export type MemberEvent =
@@ -36,7 +47,10 @@ export type MemberEvent =
   | { kind: 'upload-fallback'; round: number; reason: string }
   | { kind: 'evaluated'; round: number; report: EvaluationReport }
   | { kind: 'round-failed'; round: number; reason: string }
-  | { kind: 'done'; rounds: number };
+  | { kind: 'declined'; round: number; reason: string }
+  | { kind: 'privacy-spent'; round: number; spend: PrivacySpend }
+  | { kind: 'done'; rounds: number }
+  | SecAggEvent;
 
 export interface RunMemberOptions {
   transport: Transport;
@@ -51,6 +65,15 @@ export interface RunMemberOptions {
   /** Puts the encoded update in the member's own store and returns a time-limited URL the
    *  aggregator may GET; when it fails the update goes over HTTP instead. */
   uploadVia?: (body: Uint8Array, ctx: { round: number; hash: string }) => Promise<{ url: string }>;
+  /** The member's own policy, checked before every round it is selected for (clients/policy.ts). */
+  policy?: MemberPolicy;
+  /** The member's privacy ledger (clients/budget.ts); default: in memory for this run. */
+  budget?: BudgetLedger;
+  now?: () => number;
+  /** Secure rounds: where the member keeps each round's client state (default: in memory). */
+  secaggStore?: SecAggStateStore;
+  /** Secure rounds: sees each delta before it is masked (tests compare the secure sum with it). */
+  onMaskedInput?: (e: { round: number; delta: Float32Array; examples: number }) => void;
 }
 
 /** Downloads a model version and checks it against the hash the announcement named. */
@@ -80,17 +103,74 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
     }
     return weights;
   };
+  // Member-owned policy: each round is checked once, before anything is fetched or trained; the
+  // budget is this member's own ledger's, and a round's spend is recorded before its model leaves.
+  const ledger = opts.budget ?? BudgetLedger.open(null, memberId);
+  const now = opts.now ?? Date.now;
+  const decided = new Map<number, string | null>();
+  const spends = new Map<number, PrivacySpend>();
+  const roundConfigOf = (round: RoundAnnouncement): FederationConfig => (round.privacy !== undefined ? { ...config, privacy: round.privacy } : config);
+  const admit = async (round: RoundAnnouncement): Promise<boolean> => {
+    if (!decided.has(round.round)) {
+      const roundConfig = roundConfigOf(round);
+      const plan = model.privacyPlan?.(roundConfig) ?? null;
+      const reason = opts.policy ? checkRound(opts.policy, { federationId, config: roundConfig, cohort: round.cohort ?? round.progress.of, plan, ledger, now: now() }) : null;
+      decided.set(round.round, reason);
+      if (reason !== null) {
+        ledger.recordDecline(federationId, round.round, reason, now());
+        await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/decline`, { body: { reason } }).catch((e: unknown) => {
+          if (!(e instanceof TesseraError && e.code === 'STALE_STAGE')) throw e;
+        });
+        emit({ kind: 'declined', round: round.round, reason });
+      }
+    }
+    return decided.get(round.round) === null;
+  };
+  const spendFor = (round: RoundAnnouncement): PrivacySpend | null => {
+    const plan = model.privacyPlan?.(roundConfigOf(round)) ?? null;
+    if (!plan) return null;
+    const r = ledger.record(federationId, round.round, plan, now());
+    const spend: PrivacySpend = { mechanism: 'dp-sgd', epsilon: r.epsilon, cumulativeEpsilon: ledger.spent(federationId, plan.delta), delta: plan.delta, noiseMultiplier: r.noiseMultiplier, clipNorm: r.clipNorm, sampleRate: r.sampleRate, steps: r.steps };
+    spends.set(round.round, spend);
+    emit({ kind: 'privacy-spent', round: round.round, spend });
+    return spend;
+  };
   const trained = new Set<number>();
   const evaluated = new Set<number>();
   let lastReport: EvaluationReport | null = null;
   let lastWaiting = '';
+  // Secure rounds (the default): the stages are driven by clients/secagg-runtime.ts; training
+  // starts once keys are advertised and its delta is masked at masked_input.
+  const member = transport.opts.member;
+  const secure = secureOf(config).enabled && member
+    ? createSecureMember({
+        transport, federationId, memberId,
+        identity: identityFromSecret(member.secretKey),
+        store: opts.secaggStore ?? memorySecAggStore(),
+        settings: secureOf(config),
+        emit,
+        onMaskedInput: opts.onMaskedInput,
+        train: async (round) => {
+          spendFor(round);
+          emit({ kind: 'training', round: round.round, modelVersion: round.modelVersion });
+          const global = await fetchFor(round.round, round.modelVersion, round.modelHash, round.modelArtifact);
+          const roundConfig = roundConfigOf(round);
+          const { weights, examples } = await model.train(global, { round: round.round, config: roundConfig, training: roundConfig.training });
+          return { delta: subtract(flatten(weights), flatten(global)), examples };
+        },
+      })
+    : null;
   while (!opts.signal?.aborted) {
     const { federation: fed, round } = await transport.json<{ federation: { status: string }; round: RoundAnnouncement | null }>('GET', `${base}/members/${memberId}/round`);
-    if (round?.status === 'open' && round.stage === 'fit' && round.memberStatus === 'selected' && !trained.has(round.round)) {
+    const declinedNow = round?.status === 'open' && round.memberStatus === 'selected' && !(await admit(round));
+    if (!declinedNow && secure && (await secure.step(round))) continue;
+    if (!declinedNow && round?.status === 'open' && round.stage === 'fit' && round.memberStatus === 'selected' && !trained.has(round.round)) {
       trained.add(round.round);
+      const roundConfig = roundConfigOf(round);
+      const spend = spendFor(round);
       emit({ kind: 'training', round: round.round, modelVersion: round.modelVersion });
       const global = await fetchFor(round.round, round.modelVersion, round.modelHash, round.modelArtifact);
-      const { weights, examples } = await model.train(global, { round: round.round, config, training: config.training });
+      const { weights, examples } = await model.train(global, { round: round.round, config: roundConfig, training: roundConfig.training });
       const delta = unflatten(subtract(flatten(weights), flatten(global)), layoutOf(global));
       const body = encodeWeights(delta);
       const hash = contentHash(body);
@@ -99,14 +179,14 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
         if (opts.uploadVia) {
           try {
             const { url } = await opts.uploadVia(body, { round: round.round, hash });
-            await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update-url`, { body: { url, hash, size: body.length, examples } });
+            await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update-url`, { body: { url, hash, size: body.length, examples, ...(spend ? { privacy: spend } : {}) } });
             via = 'url';
           } catch (e) {
             if (e instanceof TesseraError && (e.code === 'STALE_STAGE' || e.code === 'CONFLICT')) throw e;
             emit({ kind: 'upload-fallback', round: round.round, reason: (e as Error).message });
           }
         }
-        if (via === 'http') await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update`, { body, headers: { [EXAMPLES_HEADER]: String(examples) } });
+        if (via === 'http') await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update`, { body, headers: { [EXAMPLES_HEADER]: String(examples), ...(spend ? { [PRIVACY_HEADER]: JSON.stringify(spend) } : {}) } });
         emit({ kind: 'uploaded', round: round.round, hash, examples, via });
       } catch (e) {
         // The stage closed while we trained: we were dropped from this round; wait for the next.
@@ -119,7 +199,8 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
       const weights = await fetchFor(round.round, round.evaluateModel.version, round.evaluateModel.hash, round.evaluateModel.artifact);
       const report = await model.evaluate(weights, { round: round.round });
       try {
-        await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/evaluation`, { body: { ...report } });
+        const unreported = secure ? spends.get(round.round) : undefined;
+        await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/evaluation`, { body: { ...report, ...(unreported ? { privacy: unreported } : {}) } });
         lastReport = report;
         emit({ kind: 'evaluated', round: round.round, report });
       } catch (e) {

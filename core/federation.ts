@@ -98,9 +98,9 @@ const DEFAULT_STRATEGY: Record<StrategyName, Partial<StrategyConfig>> = {
   fedavg: { serverLearningRate: 1 },
   fedavgm: { serverLearningRate: 0.1, momentum: 0.9 },
   fedprox: { serverLearningRate: 1, proximalMu: 0.01 },
-  fedadam: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
-  fedyogi: { serverLearningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
-  fedadagrad: { serverLearningRate: 0.01, beta1: 0, beta2: 0, tau: 1e-3 },
+  fedadam: { serverLearningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  fedyogi: { serverLearningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3 },
+  fedadagrad: { serverLearningRate: 0.1, beta1: 0, beta2: 0, tau: 1e-3 },
 };
 
 function bad(field: string, expected: string): never {

@@ -1,4 +1,5 @@
 /** @module Round and stage names, shared by the aggregator, the clients and the docs. */
+import type { RecordPrivacyConfig } from './privacy/config.ts';
 import type { SecAggRequest, SecAggRoundConfig, SecAggStage } from './secagg-wire.ts';
 
 /** Stages of a plaintext round, in order. Secure aggregation inserts its own stages before `evaluate`. */
@@ -32,6 +33,10 @@ export interface RoundAnnouncement {
   memberStatus: MemberRoundStatus | null;
   /** How many selected members have finished the current stage, of how many. */
   progress: { done: number; of: number };
+  /** Members still in the round (selected, not declined or dropped): what a member's minimum cohort is checked against. */
+  cohort?: number;
+  /** The record-level DP the federation asks members to apply (null: none), so a member can check it against its policy. */
+  privacy?: RecordPrivacyConfig | null;
   /** After evaluate opens: the model to evaluate (the one this round committed). */
   evaluateModel?: { version: number; hash: string; artifact?: SealedModelRef };
   /** When the federation publishes to stores: the sealed artifact of `modelVersion` and where it is. */

@@ -11,13 +11,17 @@ import { issueCredential } from '../aggregator/credentials.ts';
 import type { Database } from '../aggregator/db/database.ts';
 import { openDatabase } from '../aggregator/db/database.ts';
 import { enroll, memberTransport } from '../clients/enrollment.ts';
-import type { LocalModel } from '../clients/runtime.ts';
+import type { LocalModel, MemberEvent, RunMemberOptions } from '../clients/runtime.ts';
 import { runMember } from '../clients/runtime.ts';
 import { Transport } from '../clients/transport.ts';
 
 export interface VirtualMember {
   name: string;
   model: LocalModel;
+  /** Fault injection: the member vanishes (its runtime stops, sending nothing more) once this returns true; 'start' vanishes before the first poll. */
+  vanishWhen?: 'start' | ((e: MemberEvent) => boolean);
+  /** Extra runtime options (secure-round state store, a hook seeing each delta before it is masked). */
+  options?: Pick<RunMemberOptions, 'secaggStore' | 'onMaskedInput' | 'onEvent' | 'policy' | 'budget'>;
 }
 
 export interface InProcessResult {
@@ -31,10 +35,17 @@ export interface InProcessResult {
 const BASE = 'http://in-process';
 
 /** Runs `federation` (the config the API takes) with the given members to completion. */
-export async function runInProcess(federation: Record<string, unknown>, members: readonly VirtualMember[], opts: { database?: Database; pollMs?: number } = {}): Promise<InProcessResult> {
+export interface InProcessOptions {
+  database?: Database;
+  pollMs?: number;
+  /** Replaces the aggregator (a new createApp over the same database, as after a crash) when this returns true; polled by the operator loop. */
+  restartWhen?: (round: { number: number; stage: string | null }) => boolean;
+}
+
+export async function runInProcess(federation: Record<string, unknown>, members: readonly VirtualMember[], opts: InProcessOptions = {}): Promise<InProcessResult> {
   const database = opts.database ?? (await openDatabase({ dataDir: 'memory' }));
   try {
-    const { app } = createApp({ db: database.db });
+    let { app, orchestrator } = createApp({ db: database.db });
     const fetchApp = ((url: string, init: RequestInit) => app.request(url, init)) as unknown as typeof fetch;
     const { token } = await issueCredential(database.db, 'operator', 'in-process operator', 'simulation');
     const operator = new Transport({ baseUrl: BASE, bearer: token, fetch: fetchApp, retries: 0 });
@@ -46,7 +57,15 @@ export async function runInProcess(federation: Record<string, unknown>, members:
       const { invitation } = await operator.json<{ invitation: { token: string } }>('POST', `/v1/federations/${f.id}/invitations`, { body: { memberName: m.name } });
       const id = await enroll({ aggregatorUrl: BASE, federationId: f.id, token: invitation.token, fetch: fetchApp });
       names.set(id.memberId, m.name);
-      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, signal: abort.signal }));
+      if (m.vanishWhen === 'start') continue;
+      const own = new AbortController();
+      abort.signal.addEventListener('abort', () => own.abort());
+      const vanish = m.vanishWhen;
+      const onEvent = (e: MemberEvent) => {
+        m.options?.onEvent?.(e);
+        if (vanish && vanish(e)) own.abort();
+      };
+      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, signal: own.signal, ...m.options, onEvent }));
     }
     let failure: unknown = null;
     const watched = runs.map((p) => p.catch((e: unknown) => { failure ??= e; }));
@@ -55,7 +74,10 @@ export async function runInProcess(federation: Record<string, unknown>, members:
       await operator.json('POST', `/v1/federations/${f.id}/rounds`);
       for (;;) {
         if (failure) throw failure;
-        const { round } = await operator.json<{ round: { status: string; metrics: EvaluationSummary | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`);
+        // Deadlines pass only when something looks: the server's timer does this in production.
+        await orchestrator.tick();
+        const { round } = await operator.json<{ round: { status: string; stage: string | null; metrics: EvaluationSummary | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`);
+        if (round.status === 'open' && opts.restartWhen?.({ number: r, stage: round.stage })) ({ app, orchestrator } = createApp({ db: database.db }));
         if (round.status !== 'open') {
           rounds.push({ round: r, status: round.status, metrics: round.metrics, failureReason: round.failureReason });
           break;

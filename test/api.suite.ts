@@ -47,7 +47,7 @@ export function defineApiSuite(kind: string, open: () => Promise<Database>): voi
 
     async function createFederation(extra: Partial<Record<keyof FederationConfig, unknown>> = {}): Promise<string> {
       const { federation } = await operator.json<{ federation: { id: string } }>('POST', '/v1/federations', {
-        body: { name: 'test federation', model: MODEL, strategy: 'fedavg', rounds: 3, minMembers: 2, deadlines: { fit: 60, evaluate: 60 }, ...extra },
+        body: { name: 'test federation', model: MODEL, strategy: 'fedavg', rounds: 3, minMembers: 2, deadlines: { fit: 60, evaluate: 60 }, secure: false, ...extra },
       });
       return federation.id;
     }

@@ -1,8 +1,10 @@
 /**
  * End to end: a real aggregator on loopback HTTP, four member processes (one per hospital, each
- * reading only its own file), three rounds on the heart-disease data. Afterwards the test opens
- * the aggregator's database itself and recomputes every committed model from the updates the
- * members uploaded, and checks accuracy against the majority-class baseline.
+ * reading only its own file), three rounds on the heart-disease data. Plaintext (`--no-secure`):
+ * the test opens the aggregator's database itself and recomputes every committed model from the
+ * updates the members uploaded. Secure (the default): the database holds only masked vectors, so
+ * the test checks the lineage, the stored stages and the reported clipping instead. Both check
+ * accuracy against the majority-class baseline.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +28,8 @@ describe('heart-disease federation over real HTTP with four member processes', (
 
   it('commits the weighted average of the uploaded updates each round and beats the majority class', async () => {
     const seed = 7;
-    const report = await runLocalFile(FILE, { seed, rounds: 3, dataDir: dir, quiet: true });
+    const report = await runLocalFile(FILE, { seed, rounds: 3, dataDir: dir, quiet: true, secure: false });
+    expect(report.secure).toBe(false);
     expect(report.rounds.map((r) => r.status)).toEqual(['committed', 'committed', 'committed']);
     expect(Object.keys(report.final.perMember).sort()).toEqual(['cleveland', 'hungary', 'switzerland', 'va-long-beach']);
 
@@ -66,4 +69,27 @@ describe('heart-disease federation over real HTTP with four member processes', (
     const baseline = splits.reduce((s, d) => s + d.test.y.filter((v) => v === majority).length / d.test.n, 0) / splits.length;
     expect(report.final.meanAccuracy!).toBeGreaterThan(baseline);
   }, 240_000);
+
+  it('runs secure aggregation by default: only masked vectors are stored, nothing is clipped, the model still beats the majority class', async () => {
+    const secureDir = join(dir, 'secure');
+    const report = await runLocalFile(FILE, { seed: 7, rounds: 3, dataDir: secureDir, quiet: true });
+    expect(report.secure).toBe(true);
+    expect(report.rounds.map((r) => r.status)).toEqual(['committed', 'committed', 'committed']);
+    for (const r of report.rounds) expect(r.secure).toMatchObject({ survivors: 4, dropped: [], clipped: 0 });
+    const database = await openDatabase({ dataDir: join(secureDir, 'db') });
+    try {
+      const { db } = database;
+      const versions = await db.select().from(modelVersions).orderBy(asc(modelVersions.version));
+      expect(versions.map((v) => v.version)).toEqual([0, 1, 2, 3]);
+      for (const r of await db.select().from(rounds).orderBy(asc(rounds.number))) {
+        expect(versions[r.committedVersion!].parentHash).toBe(versions[r.baseVersion].hash);
+        const stored = await db.select({ stage: contributions.stage }).from(contributions).where(eq(contributions.roundId, r.id));
+        const perStage = Object.fromEntries(['fit', 'advertise_keys', 'share_keys', 'masked_input', 'consistency', 'unmask'].map((s) => [s, stored.filter((x) => x.stage === s).length]));
+        expect(perStage).toEqual({ fit: 0, advertise_keys: 4, share_keys: 4, masked_input: 4, consistency: 4, unmask: 4 });
+      }
+    } finally {
+      await database.close();
+    }
+    expect(report.final.meanAccuracy!).toBeGreaterThan(0.6);
+  }, 300_000);
 });

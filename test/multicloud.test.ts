@@ -50,6 +50,7 @@ let storeOptions: OpenStoreOptions;
 let urlOptions: SignedUrlOptions;
 const STORES = [`file://${localRoot}`, 'gs://tessera-fed/heart', 'az://devstoreaccount1/tessera-fed/heart'];
 const [LOCAL, GCS, AZURE] = STORES;
+const logLines: string[] = [];
 
 beforeAll(async () => {
   gcs = await startGcsServer({ v4Signers: { [SIGNER]: rsa.publicKey } });
@@ -57,11 +58,13 @@ beforeAll(async () => {
   storeOptions = { gcs: { apiEndpoint: gcs.url, projectId: 'tessera-test' }, azure: { connectionString: azurite.connectionString } };
   urlOptions = { gcs: { apiEndpoint: gcs.url, projectId: 'tessera-test', credentials: { client_email: SIGNER, private_key: rsa.privateKey } }, azure: { connectionString: azurite.connectionString }, ttlSeconds: 300 };
   // Loopback stores are private addresses: the SSRF rule has to be relaxed for this test only.
-  aggregator = await startAggregator({ dataDir: join(dir, 'aggregator'), storeOptions, urlFetch: { allowPrivate: true, timeoutMs: 10_000 }, tickMs: 100, log: () => {} });
+  aggregator = await startAggregator({ dataDir: join(dir, 'aggregator'), storeOptions, urlFetch: { allowPrivate: true, timeoutMs: 10_000 }, tickMs: 100, log: (l) => logLines.push(l) });
   operator = new Transport({ baseUrl: aggregator.url, bearer: aggregator.operatorToken!, retries: 0 });
 });
 
 afterAll(async () => {
+  // Figures for the record: publish time per store, as the replicator logged it.
+  for (const l of logLines.filter((x) => x.includes('published to'))) console.log(`[multicloud] ${l}`);
   await aggregator?.close();
   await gcs?.close();
   await azurite?.stop();
@@ -117,7 +120,7 @@ describe('a federation replicated to local, GCS and Azure, members in three clou
 
   it('publishes the sealed initial model to every store and hands out keys sealed per member', async () => {
     const { federation } = await operator.json<{ federation: { id: string } }>('POST', '/v1/federations', {
-      body: { name: 'multicloud', model: { kind: 'mlp', inputs: 13, hidden: [16], outputs: 1 }, rounds: 2, minMembers: 3, deadlines: { fit: 60, evaluate: 60 }, stores: STORES },
+      body: { name: 'multicloud', model: { kind: 'mlp', inputs: 13, hidden: [16], outputs: 1 }, rounds: 2, minMembers: 3, deadlines: { fit: 60, evaluate: 60 }, stores: STORES, secure: false },
     });
     fid = federation.id;
     const published = await replicasPublished(fid, 0);
@@ -160,10 +163,16 @@ describe('a federation replicated to local, GCS and Azure, members in three clou
         m.uploads.set(put.hash, body);
         return { url: await signedReadUrl(m.home, put.key, urlOptions) };
       };
-      return runMember({ transport, federationId: fid, memberId: m.id.memberId, model: recordingModel((i + 1) / 100, m.seen), pollMs: 25, modelSource, uploadVia, onEvent: (e) => m.events.push(e) });
+      return runMember({ transport, federationId: fid, memberId: m.id.memberId, model: recordingModel((i + 1) / 100, m.seen), pollMs: 25, modelSource, uploadVia, onEvent: (e) => m.events.push(e) }).catch((e: Error) => {
+        failures.push(`${m.name}: ${e.message}`);
+      });
     });
+    const failures: string[] = [];
     await operator.json('POST', `/v1/federations/${fid}/rounds`);
-    await waitFor('round 1 to commit', async () => (await operator.json<{ round: { status: string } }>('GET', `/v1/federations/${fid}/rounds/1`)).round.status === 'committed', 30_000);
+    await waitFor('round 1 to commit', async () => {
+      if (failures.length) throw new Error(`a member stopped: ${failures.join('; ')}`);
+      return (await operator.json<{ round: { status: string } }>('GET', `/v1/federations/${fid}/rounds/1`)).round.status === 'committed';
+    }, 30_000);
 
     const [m0] = await aggregator.database.db.select().from(modelVersions).where(and(eq(modelVersions.federationId, fid), eq(modelVersions.version, 0)));
     for (const m of members) expect(m.seen.get(1), m.name).toBe(m0.hash);
@@ -182,6 +191,7 @@ describe('a federation replicated to local, GCS and Azure, members in three clou
     const ups = await aggregator.database.db.select().from(contributions).orderBy(asc(contributions.memberId));
     for (const m of members) {
       const uploaded = m.events.find((e): e is Extract<MemberEvent, { kind: 'uploaded' }> => e.kind === 'uploaded' && e.round === 1)!;
+      expect(uploaded, JSON.stringify(m.events.map((e) => [e.kind, (e as { reason?: string }).reason]))).toBeDefined();
       expect(uploaded.via, m.name).toBe(m.home === LOCAL ? 'http' : 'url');
       const row = ups.find((u) => u.memberId === m.id.memberId)!;
       expect(row.hash).toBe(uploaded.hash);

@@ -64,7 +64,7 @@ export function defineLedgerSuite(kind: string, open: () => Promise<Database>): 
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ publicKey: toBase64(key.publicKey), algorithm: 'Ed25519' });
       ({ federation: { id: fid } } = await operator.json<{ federation: { id: string } }>('POST', '/v1/federations', {
-        body: { name: 'ledger federation', model: MODEL, strategy: 'fedavg', rounds: 2, minMembers: 2, deadlines: { fit: 60, evaluate: 60 } },
+        body: { name: 'ledger federation', model: MODEL, strategy: 'fedavg', rounds: 2, minMembers: 2, deadlines: { fit: 60, evaluate: 60 }, secure: false },
       }));
       const entries = await readEntries(database.db);
       expect(entries.map((e) => [e.seq, e.kind])).toEqual([[1, 'credential.created'], [2, 'federation.created']]);

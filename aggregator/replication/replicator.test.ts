@@ -26,7 +26,7 @@ describe('the replicator', () => {
     const { token } = await issueCredential(database.db, 'operator', 'test', 'test');
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await app.request(path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, json: (await res.json()) as Record<string, never> };
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
     };
     writeFileSync(join(dir, 'blocked'), 'a file where the store wants a directory');
     const stores = [`file://${join(dir, 'ok')}`, `file://${join(dir, 'blocked', 'store')}`];
@@ -34,7 +34,7 @@ describe('the replicator', () => {
     expect(created.status).toBe(201);
     const fid = (created.json.federation as { id: string }).id;
     await replicator.idle();
-    let replicas = (await call('GET', `/v1/federations/${fid}/models/0/replicas`)).json as { artifact: { sealedHash: string; keyId: string }; replicas: { store: string; status: string; attempts: number; lastError: string | null }[] };
+    let replicas = (await call('GET', `/v1/federations/${fid}/models/0/replicas`)).json as unknown as { artifact: { sealedHash: string; keyId: string }; replicas: { store: string; status: string; attempts: number; lastError: string | null }[] };
     expect(replicas.replicas.map((r) => r.status)).toEqual(['published', 'failed']);
     expect(replicas.replicas[1].lastError).toMatch(/./);
     expect((await app.request(`/v1/federations/${fid}/models/0`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
@@ -42,7 +42,7 @@ describe('the replicator', () => {
     rmSync(join(dir, 'blocked'));
     await new Promise((r) => setTimeout(r, 5));
     await replicator.tick();
-    replicas = (await call('GET', `/v1/federations/${fid}/models/0/replicas`)).json as typeof replicas;
+    replicas = (await call('GET', `/v1/federations/${fid}/models/0/replicas`)).json as unknown as typeof replicas;
     expect(replicas.replicas.map((r) => [r.status, r.attempts])).toEqual([['published', 1], ['published', 2]]);
 
     // The published artifact opens with k1 and the ledger (signing) key, from either store.

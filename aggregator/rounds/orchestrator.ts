@@ -1,9 +1,12 @@
 /**
  * @module Round orchestration: a state machine whose every state lives in the database.
  *
- * open(fit) -> [all selected members submitted, or the fit deadline passed]
+ * Plaintext: open(fit) -> [all selected members submitted, or the fit deadline passed]
  *   -> enough updates: the strategy commits model v+1 and the round moves to evaluate
  *   -> too few: the round fails with the reason recorded
+ * Secure (the federation's default): open(advertise_keys) -> share_keys -> masked_input ->
+ *   consistency -> unmask, each closed when every eligible member answered or its deadline
+ *   passed (rounds/secure.ts); unmask completes -> model v+1 is committed -> evaluate.
  * evaluate -> [all participants reported, or the deadline passed] -> committed.
  * Transitions are compare-and-set on (status, stage), so a restarted or second aggregator can
  * never advance a round twice; the aggregation itself is recomputed from stored contributions.
@@ -11,11 +14,15 @@
 import { and, asc, desc, eq } from 'drizzle-orm';
 import { TesseraError } from '../../core/errors.ts';
 import type { FederationConfig } from '../../core/federation.ts';
+import { secureOf } from '../../core/federation.ts';
 import type { Stage } from '../../core/rounds.ts';
+import { isSecAggStage } from '../../core/rounds.ts';
 import { contributions, federations, members, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import type { Db } from '../db/database.ts';
 import { commitAggregate } from './commit.ts';
+import type { SecureRounds } from './secure.ts';
+import { createSecureRounds, secureDeadline, secureRoundConfig } from './secure.ts';
 import { summarizeEvaluations } from '../../core/evaluation.ts';
 
 export type RoundRow = typeof rounds.$inferSelect;
@@ -27,6 +34,8 @@ export interface Orchestrator {
   advance(federationId: string): Promise<void>;
   /** advance() for every federation with an open round (the server calls this on a timer). */
   tick(): Promise<void>;
+  /** Secure rounds: messages, refusals and the member's view (serialized with advance() per federation). */
+  secure: SecureRounds;
 }
 
 export interface OrchestratorOptions {
@@ -79,10 +88,12 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
     const waiting = states.filter((s) => s.status === 'selected').length;
     const t = now();
     const pastDeadline = round.stageDeadline !== null && t >= round.stageDeadline;
-    if (waiting > 0 && !pastDeadline) return;
+    // Declined members are not waited for; when too few are left to reach minMembers the round fails now.
+    const declined = states.filter((s) => s.status === 'declined').length;
+    if (waiting > 0 && !pastDeadline && submitted + waiting >= config.minMembers) return;
     if (submitted < config.minMembers) {
       await db.transaction(async (tx) => {
-        const reason = `${submitted} of ${config.minMembers} required members submitted an update before the fit deadline`;
+        const reason = `${submitted} of ${config.minMembers} required members submitted an update before the fit deadline${declined ? ` (${declined} declined under their own policy)` : ''}`;
         if (!(await moveStage(round, 'fit', { status: 'failed', stage: null, stageDeadline: null, failureReason: reason, closedAt: t }, tx))) return;
         await dropLate(tx, round, 'selected', 'missed the fit deadline', t);
         await appendAudit(tx, { kind: 'round.failed', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, stage: 'fit', reason } });
@@ -108,6 +119,9 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
     const t = now();
     if (waiting > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
     const metrics = summarizeEvaluations(rows.filter((r) => r.status === 'evaluated').map((r) => ({ memberId: r.memberId, ...(r.evaluation as { examples: number; correct: number; lossSum: number; auc?: number | null }) })));
+    // A secure round's aggregation figures (clipping, survivors, error bound) stay beside the evaluation.
+    const secure = (round.metrics as { secure?: unknown } | null)?.secure;
+    if (secure !== undefined) Object.assign(metrics, { secure });
     const config = await loadConfig(db, round.federationId);
     await db.transaction(async (tx) => {
       if (!(await moveStage(round, 'evaluate', { status: 'committed', stage: null, stageDeadline: null, metrics, closedAt: t }, tx))) return;
@@ -123,6 +137,24 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
     if (!round) return;
     if (round.stage === 'fit') await advanceFit(round, await loadConfig(db, federationId));
     else if (round.stage === 'evaluate') await advanceEvaluate(round);
+    else if (isSecAggStage(round.stage)) await secure.advance(round, await loadConfig(db, federationId));
+  }
+
+  const secureRounds = createSecureRounds({ db, now, log, onCommitted });
+  // Message acceptance runs in the same per-federation chain as advance(), so this process never
+  // mutates a round's in-memory server from two requests at once.
+  const secure: SecureRounds = {
+    ...secureRounds,
+    advance: (round, config) => secureRounds.advance(round, config),
+    accept: (round, config, memberId, stage, body) => serializeValue(round.federationId, () => secureRounds.accept(round, config, memberId, stage, body)),
+    refusal: (round, memberId, stage, reason) => serializeValue(round.federationId, () => secureRounds.refusal(round, memberId, stage, reason)),
+    view: (round, config, memberId) => serializeValue(round.federationId, () => secureRounds.view(round, config, memberId)),
+  };
+  function serializeValue<T>(federationId: string, work: () => Promise<T>): Promise<T> {
+    let out: T;
+    return serialize(federationId, async () => {
+      out = await work();
+    }).then(() => out);
   }
 
   return {
@@ -139,16 +171,23 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
           throw new TesseraError('ROUND_STATE', `a round needs at least ${config.minMembers} enrolled members; ${active.length} enrolled`, { field: 'minMembers' });
         }
         const [base] = await tx.select({ version: modelVersions.version }).from(modelVersions).where(eq(modelVersions.federationId, federationId)).orderBy(desc(modelVersions.version)).limit(1);
+        const isSecure = secureOf(config).enabled;
+        const stage = isSecure ? 'advertise_keys' : 'fit';
+        const deadline = t + (isSecure ? secureDeadline(config, 'advertise_keys') : config.deadlines.fit * 1000);
         const [round] = await tx
           .insert(rounds)
-          .values({ federationId, number, status: 'open', stage: 'fit', stageDeadline: t + config.deadlines.fit * 1000, baseVersion: base.version, openedAt: t })
+          .values({ federationId, number, status: 'open', stage, stageDeadline: deadline, baseVersion: base.version, openedAt: t })
           .returning();
         await tx.insert(roundMembers).values(active.map((m) => ({ roundId: round.id, memberId: m.id, status: 'selected', updatedAt: t })));
-        await appendAudit(tx, { kind: 'round.opened', actor, federationId, time: t, payload: { round: number, baseVersion: base.version, members: active.map((m) => m.id) } });
+        // The secure configuration is checked here (cohort size, k/t, headroom): a bad one refuses to open the round.
+        const rc = isSecure ? await secureRoundConfig(tx as unknown as Db, federationId, round.id, number, config) : null;
+        const secure = rc && { neighbours: rc.neighbours, threshold: rc.threshold, clip: rc.quantization.clip, bits: rc.quantization.bits, maxWeight: rc.maxWeight, graphSeed: rc.graphSeed };
+        await appendAudit(tx, { kind: 'round.opened', actor, federationId, time: t, payload: { round: number, baseVersion: base.version, members: active.map((m) => m.id), stage, ...(secure ? { secure } : {}) } });
         return round;
       });
     },
     advance: (federationId) => serialize(federationId, () => advanceNow(federationId)),
+    secure,
     async tick() {
       const open = await db.select({ federationId: rounds.federationId }).from(rounds).where(eq(rounds.status, 'open'));
       for (const { federationId } of open) await serialize(federationId, () => advanceNow(federationId));

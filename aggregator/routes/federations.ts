@@ -16,7 +16,6 @@ import { actorOf, assertMemberSelf, requireRole, tokenHash } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import { sealModelVersion, storesOf } from '../replication/artifacts.ts';
 import { createContentKey, keysSealedFor } from '../replication/keys.ts';
-import { replicationAuditKind } from '../replication/audit-kinds.ts';
 import { publicKeyText } from '../ledger/key.ts';
 import { jsonBody, stringField } from './json.ts';
 
@@ -111,7 +110,7 @@ export const federationRoutes = new Hono<AppEnv>()
     const t = c.var.now();
     const key = await c.var.db.transaction(async (tx) => {
       const k = await createContentKey(tx, f.id, c.var.ledgerKey, t);
-      await appendAudit(tx, { kind: replicationAuditKind('content-key.rotated'), actor: actorOf(c.var.principal!), federationId: f.id, time: t, payload: { keyId: k.keyId } });
+      await appendAudit(tx, { kind: 'content-key.rotated', actor: actorOf(c.var.principal!), federationId: f.id, time: t, payload: { keyId: k.keyId } });
       return k;
     });
     return c.json({ keyId: key.keyId }, 201);

@@ -1,5 +1,5 @@
 /** @module Rounds: start, list, inspect; the member's view of the current round; models; uploads. */
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { decodeWeights } from '../../core/codec.ts';
@@ -8,18 +8,21 @@ import { parseEvaluationReport } from '../../core/evaluation.ts';
 import { parseFetchReport } from '../../core/fetch-report.ts';
 import { contentHash, isContentHash } from '../../core/hash.ts';
 import { modelLayout } from '../../core/model.ts';
+import type { PrivacySpend } from '../../core/privacy/spend.ts';
+import { PRIVACY_HEADER, parsePrivacyHeader, parsePrivacySpend } from '../../core/privacy/spend.ts';
 import { EXAMPLES_HEADER, MODEL_HASH_HEADER } from '../../core/request-signing.ts';
 import type { MemberRoundStatus, RoundAnnouncement, Stage } from '../../core/rounds.ts';
+import { isSecAggStage } from '../../core/rounds.ts';
 import { allFinite, assertLayout } from '../../core/tensors.ts';
-import { contributions, modelReplicas, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import { auditEvents, contributions, modelReplicas, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import { actorOf, assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import { memberReceipts } from '../ledger/receipts.ts';
 import { artifactRef } from '../replication/artifacts.ts';
-import { replicationAuditKind } from '../replication/audit-kinds.ts';
 import { fetchUntrustedUrl } from '../replication/fetch-url.ts';
 import { getFederation } from './federations.ts';
+import { secaggRoutes } from './secagg.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
 
 type Ctx = { var: AppEnv['Variables'] };
@@ -54,7 +57,7 @@ async function fitSlot(c: Context<AppEnv>): Promise<FitSlot> {
 }
 
 /** Validates and stores a fit update, however its bytes arrived (request body or member URL). */
-async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }: FitSlot, body: Uint8Array, rawWeight: string): Promise<Response> {
+async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }: FitSlot, body: Uint8Array, rawWeight: string, privacy: PrivacySpend | null = null): Promise<Response> {
   if (body.length > f.config.maxUpdateBytes) throw new TesseraError('TOO_LARGE', `body: ${body.length} bytes exceeds this federation's maxUpdateBytes (${f.config.maxUpdateBytes})`, { field: 'body' });
   const hash = contentHash(body);
   // The answer carries the signed receipt of the ledger entry that recorded the contribution.
@@ -82,7 +85,7 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
     const [still] = await tx.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
     // The round may have closed between our checks and this transaction: then nothing is stored.
     if (moved.length === 0 || still?.stage !== 'fit') throw staleStage({ ...round, stage: still?.stage ?? null }, 'fit');
-    await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight } });
+    await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight, ...(privacy ? { privacy } : {}) } });
     return true;
   });
   if (!stored) {
@@ -92,6 +95,22 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
   }
   await c.var.orchestrator.advance(f.id);
   return answer(weight);
+}
+
+/** Refusals of a fit update the ledger records (as secure rounds record theirs): what was sent, and why it was not counted. */
+const RECORDED_REFUSALS = new Set(['CONFLICT', 'STALE_STAGE', 'BAD_TENSORS', 'BAD_ENCODING', 'BAD_REQUEST', 'TOO_LARGE']);
+
+async function recordingRefusal(c: Context<AppEnv>, { f, memberId, round }: FitSlot, body: Uint8Array, accept: () => Promise<Response>): Promise<Response> {
+  try {
+    return await accept();
+  } catch (e) {
+    if (e instanceof TesseraError && RECORDED_REFUSALS.has(e.code)) {
+      const t = c.var.now();
+      const payload = { round: round.number, memberId, stage: 'fit', by: 'aggregator', code: e.code, reason: e.message, hash: contentHash(body), size: body.length };
+      await c.var.db.transaction((tx) => appendAudit(tx, { kind: 'contribution.refused', actor: 'aggregator', federationId: f.id, time: t, payload }));
+    }
+    throw e;
+  }
 }
 
 export const roundRoutes = new Hono<AppEnv>()
@@ -115,7 +134,10 @@ export const roundRoutes = new Hono<AppEnv>()
       .from(contributions)
       .where(eq(contributions.roundId, round.id))
       .orderBy(asc(contributions.memberId));
-    return c.json({ round, participants, contributions: accepted });
+    // Privacy each member reported spending with its update (from the ledger entries that accepted them).
+    const entries = await c.var.db.select({ payload: auditEvents.payload }).from(auditEvents).where(and(eq(auditEvents.federationId, f.id), inArray(auditEvents.kind, ['contribution.accepted', 'evaluation.accepted'])));
+    const privacy = entries.map((e) => e.payload as { round: number; memberId: string; privacy?: PrivacySpend }).filter((p) => p.round === round.number && p.privacy).map((p) => ({ memberId: p.memberId, ...p.privacy! }));
+    return c.json({ round, participants, contributions: accepted, privacy });
   })
   .get('/:fid/models/:version', requireRole('operator', 'auditor', 'member'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
@@ -147,10 +169,18 @@ export const roundRoutes = new Hono<AppEnv>()
       deadline: round.stageDeadline,
       memberStatus: (mine?.status as MemberRoundStatus | undefined) ?? null,
       progress: { done: inStage.filter((s) => s.status !== waitingStatus).length, of: inStage.length },
+      cohort: inStage.length,
+      privacy: f.config.privacy ?? null,
       failureReason: round.failureReason,
     };
     const artifact = await artifactRef(c.var.db, f.id, f.config, round.baseVersion);
     if (artifact) announcement.modelArtifact = artifact;
+    // Secure rounds: the public round configuration and this member's request for the open stage.
+    if (round.status === 'open' && isSecAggStage(round.stage) && mine) {
+      const view = await c.var.orchestrator.secure.view(round, f.config, memberId);
+      announcement.secagg = view.secagg;
+      announcement.progress = view.progress;
+    }
     if (round.committedVersion !== null) {
       const [next] = await c.var.db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, f.id), eq(modelVersions.version, round.committedVersion)));
       const nextArtifact = await artifactRef(c.var.db, f.id, f.config, round.committedVersion);
@@ -161,7 +191,7 @@ export const roundRoutes = new Hono<AppEnv>()
   .put('/:fid/members/:mid/rounds/:round/update', requireRole('member'), async (c) => {
     const at = await fitSlot(c);
     const body = new Uint8Array(await c.req.arrayBuffer());
-    return acceptFitUpdate(c, at, body, c.req.header(EXAMPLES_HEADER) ?? '');
+    return recordingRefusal(c, at, body, () => acceptFitUpdate(c, at, body, c.req.header(EXAMPLES_HEADER) ?? '', parsePrivacyHeader(c.req.header(PRIVACY_HEADER))));
   })
   // The same update, handed in as a time-limited URL of the member's own store (GCS V4 signed
   // URL, Azure SAS): fetched under the SSRF rule, checked against the declared hash and size,
@@ -182,7 +212,7 @@ export const roundRoutes = new Hono<AppEnv>()
     if (body.length !== size || got !== hash) {
       throw new TesseraError('HASH_MISMATCH', `url: the object is ${body.length} bytes hashing to ${got}; the request declared ${size} bytes hashing to ${hash}; nothing was accepted`, { field: 'url', details: { expectedHash: hash, actualHash: got, expectedSize: size, actualSize: body.length } });
     }
-    return acceptFitUpdate(c, at, body, String(examples));
+    return recordingRefusal(c, at, body, () => acceptFitUpdate(c, at, body, String(examples), req.privacy === undefined ? null : parsePrivacySpend(req.privacy)));
   })
   // What the member saw fetching a model (stale, torn, altered replicas; where it fell back to): into the ledger.
   .put('/:fid/members/:mid/rounds/:round/fetch-report', requireRole('member'), async (c) => {
@@ -193,7 +223,7 @@ export const roundRoutes = new Hono<AppEnv>()
     const report = parseFetchReport(await jsonBody(c));
     const t = c.var.now();
     const entry = await c.var.db.transaction((tx) =>
-      appendAudit(tx, { kind: replicationAuditKind('model.fetch-report'), actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report } }),
+      appendAudit(tx, { kind: 'model.fetch-report', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report } }),
     );
     return c.json({ recorded: { seq: entry.seq, hash: entry.hash } }, 201);
   })
@@ -208,13 +238,38 @@ export const roundRoutes = new Hono<AppEnv>()
       .orderBy(asc(modelReplicas.id));
     return c.json({ version, artifact: artifact ?? null, replicas });
   })
+  // A member whose own policy says no to this round: recorded with its reason; the round goes on
+  // without it (the orchestrator waits only for members still 'selected').
+  .put('/:fid/members/:mid/rounds/:round/decline', requireRole('member'), async (c) => {
+    const f = await getFederation(c, c.req.param('fid'));
+    const memberId = c.req.param('mid');
+    assertMemberSelf(c.var.principal!, f.id, memberId);
+    const round = await getRound(c, f.id, intParam(c, 'round'));
+    const slot = await memberSlot(c, round.id, memberId, round.number);
+    const reason = (await jsonBody(c)).reason;
+    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 2000) throw new TesseraError('BAD_REQUEST', 'reason: expected why the member declines, 1-2000 characters', { field: 'reason' });
+    if (slot.status === 'declined') return c.json({ declined: { round: round.number, memberId, reason: slot.reason } });
+    if (round.status !== 'open') throw staleStage(round, 'fit');
+    if (slot.status !== 'selected') throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot.status} in round ${round.number}; only a member that has not contributed yet can decline`);
+    const t = c.var.now();
+    await c.var.db.transaction(async (tx) => {
+      const moved = await tx.update(roundMembers).set({ status: 'declined', reason, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected'))).returning();
+      if (moved.length === 0) throw new TesseraError('STALE_STAGE', `member ${memberId} is no longer selected in round ${round.number}`);
+      await appendAudit(tx, { kind: 'member.declined', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: round.stage, reason } });
+    });
+    await c.var.orchestrator.advance(f.id);
+    return c.json({ declined: { round: round.number, memberId, reason } });
+  })
   .put('/:fid/members/:mid/rounds/:round/evaluation', requireRole('member'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
     const memberId = c.req.param('mid');
     assertMemberSelf(c.var.principal!, f.id, memberId);
     const round = await getRound(c, f.id, intParam(c, 'round'));
     const slot = await memberSlot(c, round.id, memberId, round.number);
-    const report = parseEvaluationReport(await jsonBody(c));
+    const req = await jsonBody(c);
+    const report = parseEvaluationReport(req);
+    // Secure rounds carry no plaintext update, so the member's privacy spend comes with its evaluation.
+    const privacy = req.privacy === undefined ? null : parsePrivacySpend(req.privacy);
     if (slot.status === 'evaluated') {
       const prev = slot.evaluation as typeof report;
       if (prev.examples === report.examples && prev.correct === report.correct && prev.lossSum === report.lossSum && (prev.auc ?? null) === (report.auc ?? null)) return c.json({ accepted: { round: round.number, memberId, evaluation: report } });
@@ -226,9 +281,11 @@ export const roundRoutes = new Hono<AppEnv>()
     await c.var.db.transaction(async (tx) => {
       const moved = await tx.update(roundMembers).set({ status: 'evaluated', evaluation: report, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'submitted'))).returning();
       if (moved.length === 0) throw staleStage(round, 'evaluate');
-      await appendAudit(tx, { kind: 'evaluation.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report } });
+      await appendAudit(tx, { kind: 'evaluation.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report, ...(privacy ? { privacy } : {}) } });
     });
     await c.var.orchestrator.advance(f.id);
     return c.json({ accepted: { round: round.number, memberId, evaluation: report } });
-  });
+  })
+  // Secure rounds: PUT .../rounds/:round/secagg/:stage and .../secagg/:stage/refusal.
+  .route('/', secaggRoutes);
 

@@ -1,0 +1,341 @@
+/**
+ * @module Secure rounds: the persisted side of secure aggregation. The protocol itself is the pure
+ * SecAggServer (crypto/); this file feeds it the members' messages, persists every accepted
+ * message (in `contributions`, stage-named, before it is acknowledged), closes stages by
+ * compare-and-set under the round's row lock, and rebuilds the server after a restart by replaying
+ * the stored messages one at a time (the masked vectors are summed as they are read, never all
+ * held at once). When unmask completes, weightedSum / totalWeight is the mean delta, committed
+ * by the same commitModel as the plaintext path.
+ *
+ * The round's public configuration is derived, never stored: the cohort is the round's selected
+ * members (fixed when it opened) with their enrolled identity keys, and the parameters come from
+ * the federation's `secure` settings, so every process derives the same config and graph.
+ */
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { TesseraError } from '../../core/errors.ts';
+import type { FederationConfig } from '../../core/federation.ts';
+import { secureOf } from '../../core/federation.ts';
+import { contentHash } from '../../core/hash.ts';
+import { modelLayout } from '../../core/model.ts';
+import type { SecAggAnnouncement } from '../../core/rounds.ts';
+import { decodeSecAggMessage } from '../../core/secagg-body.ts';
+import type { SecAggRoundConfig, SecAggStage } from '../../core/secagg-wire.ts';
+import { SECAGG_STAGES } from '../../core/secagg-wire.ts';
+import { parameterCount } from '../../core/tensors.ts';
+import { createRoundConfig } from '../../crypto/secagg-config.ts';
+import type { SecAggResult } from '../../crypto/secagg-server.ts';
+import { SecAggServer } from '../../crypto/secagg-server.ts';
+import { contributions, members, roundMembers, rounds } from '../../schema/index.ts';
+import { appendAudit } from '../audit.ts';
+import type { Db } from '../db/database.ts';
+import { baseModel, commitModel } from './commit.ts';
+
+type RoundRow = typeof rounds.$inferSelect;
+
+const stageIndex = (stage: string | null): number => SECAGG_STAGES.indexOf(stage as SecAggStage);
+const MASKED = SECAGG_STAGES.indexOf('masked_input');
+
+/** Seconds the open stage of a secure round stays open: masked_input includes local training. */
+export function secureDeadline(config: FederationConfig, stage: SecAggStage): number {
+  return (stage === 'masked_input' ? config.deadlines.fit : (config.deadlines.keys ?? 120)) * 1000;
+}
+
+/** The round's public secure-aggregation configuration (throws BAD_REQUEST naming the field when the cohort or settings break a rule). */
+export async function secureRoundConfig(db: Db, federationId: string, roundId: number, roundNo: number, config: FederationConfig): Promise<SecAggRoundConfig> {
+  const s = secureOf(config);
+  const cohort = await db
+    .select({ id: roundMembers.memberId, identityKey: members.publicKey })
+    .from(roundMembers)
+    .innerJoin(members, eq(members.id, roundMembers.memberId))
+    .where(eq(roundMembers.roundId, roundId))
+    .orderBy(asc(roundMembers.memberId));
+  try {
+    return createRoundConfig({
+      federationId,
+      round: roundNo,
+      members: cohort,
+      params: parameterCount(modelLayout(config.model)),
+      clip: s.clip,
+      bits: s.bits ?? undefined,
+      maxWeight: s.maxWeight,
+      neighbours: s.neighbours ?? undefined,
+      threshold: s.threshold ?? undefined,
+    });
+  } catch (e) {
+    if (!(e instanceof TesseraError)) throw e;
+    const field = e.field === 'quantization.bits' ? 'secure.bits' : e.field?.startsWith('secagg.') ? e.field.replace('secagg.', 'secure.') : e.field;
+    throw new TesseraError(e.code, `secure aggregation for round ${roundNo}: ${e.message} (or run this federation with secure.enabled = false)`, { field, details: e.details });
+  }
+}
+
+interface Cached {
+  server: SecAggServer;
+  config: SecAggRoundConfig;
+  stage: SecAggStage;
+  /** Stored secure-aggregation messages the server has seen. */
+  count: number;
+}
+
+/** What a stage is waiting for, and who was excluded from it. */
+interface StageState {
+  eligible: string[];
+  sent: string[];
+  waiting: string[];
+}
+
+export interface SecureRoundsOptions {
+  db: Db;
+  now: () => number;
+  log: (line: string) => void;
+  onCommitted?: (federationId: string, version: number) => void;
+}
+
+export interface SecAggAck {
+  round: number;
+  memberId: string;
+  stage: SecAggStage;
+  hash: string;
+  size: number;
+  duplicate: boolean;
+}
+
+/** The aggregator's secure rounds: one cached SecAggServer per open round, rebuilt from the database when missing or stale. */
+export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOptions) {
+  const cache = new Map<number, Cached>();
+
+  async function storedCount(tx: Db, roundId: number): Promise<number> {
+    const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(contributions).where(and(eq(contributions.roundId, roundId), inArray(contributions.stage, [...SECAGG_STAGES])));
+    return Number(row.n);
+  }
+
+  /** Rebuilds the server by replaying the stored messages stage by stage, reading one body at a time. */
+  async function rebuild(tx: Db, round: RoundRow, config: FederationConfig): Promise<Cached> {
+    const rc = await secureRoundConfig(tx, round.federationId, round.id, round.number, config);
+    const server = new SecAggServer(rc);
+    const upTo = stageIndex(round.stage);
+    let count = 0;
+    for (let i = 0; i <= upTo; i++) {
+      const stage = SECAGG_STAGES[i];
+      const ids = await tx.select({ id: contributions.id }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.stage, stage))).orderBy(asc(contributions.id));
+      for (const { id } of ids) {
+        const [row] = await tx.select({ body: contributions.body }).from(contributions).where(eq(contributions.id, id));
+        server.receive(decodeSecAggMessage(row.body, stage));
+        count++;
+      }
+      if (i < upTo) server.close();
+    }
+    return { server, config: rc, stage: round.stage as SecAggStage, count };
+  }
+
+  /** The round's server, in step with the database (rebuilt after a restart or another process's writes). */
+  async function serverFor(tx: Db, round: RoundRow, config: FederationConfig): Promise<Cached> {
+    const cached = cache.get(round.id);
+    if (cached && cached.stage === round.stage && cached.count === (await storedCount(tx, round.id))) return cached;
+    const fresh = await rebuild(tx, round, config);
+    cache.set(round.id, fresh);
+    return fresh;
+  }
+
+  async function stageState(tx: Db, round: RoundRow, server: SecAggServer): Promise<StageState> {
+    const stage = round.stage as SecAggStage;
+    const i = stageIndex(stage);
+    const slots = await tx.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
+    // Out of this stage: dropped or declined, or (after masked_input, where status stays
+    // `submitted` because the input counts) marked with the reason it left the protocol.
+    const out = new Set(slots.filter((s) => s.status === 'dropped' || s.status === 'declined' || (i > MASKED && s.reason !== null)).map((s) => s.memberId));
+    const eligible = (i === 0 ? slots.map((s) => s.memberId) : server.members(SECAGG_STAGES[i - 1])).filter((id) => !out.has(id)).sort();
+    const sent = server.members(stage);
+    return { eligible, sent, waiting: eligible.filter((id) => !sent.includes(id)) };
+  }
+
+  /** Marks a member out of the open stage (dropped before its input counts; reason only after). */
+  async function dropFrom(tx: Db, round: RoundRow, stage: SecAggStage, memberId: string, reason: string, t: number): Promise<void> {
+    if (stageIndex(stage) <= MASKED) {
+      await tx.update(roundMembers).set({ status: 'dropped', reason, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected')));
+    } else {
+      await tx.update(roundMembers).set({ reason, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId)));
+    }
+    await appendAudit(tx, { kind: 'member.dropped', actor: 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, reason } });
+  }
+
+  /** Locks the round row and returns it, or null when it is no longer open at `stage`. */
+  async function lockRound(tx: Db, roundId: number, stage: SecAggStage): Promise<RoundRow | null> {
+    const [locked] = await tx.select().from(rounds).where(eq(rounds.id, roundId)).for('update');
+    return locked && locked.status === 'open' && locked.stage === stage ? locked : null;
+  }
+
+  function summaryOf(rc: SecAggRoundConfig, r: Extract<SecAggResult, { status: 'completed' }>) {
+    const coordinates = r.survivors.length * rc.params;
+    const fraction = coordinates === 0 ? 0 : r.clipped / coordinates;
+    return {
+      protocol: rc.protocol,
+      members: rc.members.length,
+      neighbours: rc.neighbours,
+      threshold: rc.threshold,
+      clip: rc.quantization.clip,
+      bits: rc.quantization.bits,
+      maxWeight: rc.maxWeight,
+      survivors: r.survivors.length,
+      dropped: r.dropped,
+      totalWeight: r.totalWeight,
+      clipped: r.clipped,
+      clippedFraction: fraction,
+      clippedReport: `${(fraction * 100).toFixed(fraction > 0 && fraction < 0.0001 ? 4 : 2)}% of coordinates clipped (${r.clipped} of ${coordinates})`,
+      /** Per-coordinate bound on the error of the mean delta (quantization). */
+      meanErrorBound: r.totalWeight > 0 ? r.errorBound / r.totalWeight : null,
+    };
+  }
+
+  /** Closes the open stage (everyone in, or the deadline passed); the transition is one transaction under the round's lock. */
+  async function closeStage(round: RoundRow, config: FederationConfig, t: number): Promise<void> {
+    const stage = round.stage as SecAggStage;
+    let committed = false;
+    try {
+      await db.transaction(async (txRaw) => {
+        const tx = txRaw as unknown as Db;
+        const locked = await lockRound(tx, round.id, stage);
+        if (!locked) return;
+        const { server, config: rc } = await serverFor(tx, locked, config);
+        const { waiting } = await stageState(tx, locked, server);
+        let outcome = server.close();
+        let reason: string | null = outcome === 'failed' ? (server.result() as { reason: string }).reason : null;
+        if (stage === 'masked_input' && outcome !== 'failed' && server.members('masked_input').length < config.minMembers) {
+          outcome = 'failed';
+          reason = `${server.members('masked_input').length} of ${config.minMembers} required members sent a masked input before the deadline`;
+        }
+        const result = outcome === 'done' ? (server.result() as Extract<SecAggResult, { status: 'completed' }>) : null;
+        if (result && result.totalWeight === 0) {
+          outcome = 'failed';
+          reason = 'the survivors\' total weight is 0 (no training examples)';
+        }
+        for (const id of waiting) await dropFrom(tx, locked, stage, id, `missed the ${stage} deadline`, t);
+        const where = and(eq(rounds.id, locked.id), eq(rounds.status, 'open'), eq(rounds.stage, stage));
+        if (outcome === 'failed') {
+          const secure = result ? summaryOf(rc, result) : null;
+          await tx.update(rounds).set({ status: 'failed', stage: null, stageDeadline: null, failureReason: reason, closedAt: t, ...(secure ? { metrics: { secure } } : {}) }).where(where);
+          await appendAudit(tx, { kind: 'round.failed', actor: 'aggregator', federationId: locked.federationId, time: t, payload: { round: locked.number, stage, reason } });
+          log(`round ${locked.number}: failed at ${stage}: ${reason}`);
+          return;
+        }
+        if (outcome === 'done') {
+          const secure = summaryOf(rc, result!);
+          const mean = new Float32Array(rc.params);
+          for (let i = 0; i < mean.length; i++) mean[i] = result!.weightedSum[i] / result!.totalWeight;
+          await tx.update(rounds).set({ stage: 'evaluate', stageDeadline: t + config.deadlines.evaluate * 1000, committedVersion: locked.baseVersion + 1, metrics: { secure } }).where(where);
+          await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: locked.federationId, time: t, payload: { round: locked.number, from: stage, to: 'evaluate', completed: server.members(stage).length, secure } });
+          await commitModel(tx, locked, config, await baseModel(tx, locked), mean, t, { updates: result!.survivors.length, totalWeight: result!.totalWeight, secure });
+          committed = true;
+          log(`round ${locked.number}: committed model version ${locked.baseVersion + 1} from ${result!.survivors.length} masked inputs (${secure.clippedReport})`);
+          return;
+        }
+        const next = outcome as SecAggStage;
+        await tx.update(rounds).set({ stage: next, stageDeadline: t + secureDeadline(config, next) }).where(where);
+        await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: locked.federationId, time: t, payload: { round: locked.number, from: stage, to: next, completed: server.members(stage).length, missing: waiting } });
+        cache.set(locked.id, { server, config: rc, stage: next, count: cache.get(locked.id)?.count ?? 0 });
+      });
+    } catch (e) {
+      cache.delete(round.id);
+      throw e;
+    }
+    // A closed server is no longer needed in memory once the round left its protocol stages.
+    const [after] = await db.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
+    if (stageIndex(after?.stage ?? null) < 0) cache.delete(round.id);
+    if (committed) onCommitted?.(round.federationId, round.baseVersion + 1);
+  }
+
+  async function refusedAudit(round: RoundRow, memberId: string, stage: SecAggStage, e: TesseraError, by: 'aggregator' | 'member', dropReason: string | null): Promise<void> {
+    const t = now();
+    await db.transaction(async (txRaw) => {
+      const tx = txRaw as unknown as Db;
+      await appendAudit(tx, { kind: 'contribution.refused', actor: by === 'member' ? `member:${memberId}` : 'aggregator', federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, by, code: e.code, reason: e.message } });
+      if (dropReason && (await lockRound(tx, round.id, stage))) await dropFrom(tx, round, stage, memberId, dropReason, t);
+    });
+  }
+
+  return {
+    /** Moves an open secure round on when its stage is complete or past its deadline. */
+    async advance(round: RoundRow, config: FederationConfig): Promise<void> {
+      const { server } = await serverFor(db, round, config);
+      const { waiting } = await stageState(db, round, server);
+      const t = now();
+      if (waiting.length > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+      await closeStage(round, config, t);
+    },
+
+    /**
+     * Accepts one member message for the round's open stage: checked by the SecAggServer, stored
+     * with its hash in the same transaction that holds the round's lock, audited, then
+     * acknowledged. The same bytes again get the same answer; different bytes are refused.
+     */
+    async accept(round: RoundRow, config: FederationConfig, memberId: string, stage: SecAggStage, body: Uint8Array): Promise<SecAggAck> {
+      const hash = contentHash(body);
+      const ack = (duplicate: boolean): SecAggAck => ({ round: round.number, memberId, stage, hash, size: body.length, duplicate });
+      const [existing] = await db.select({ hash: contributions.hash }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, stage)));
+      if (existing) {
+        if (existing.hash === hash) return ack(true);
+        const e = new TesseraError('CONFLICT', `member ${memberId} already sent a different ${stage} message in round ${round.number}`, { field: 'body', details: { acceptedHash: existing.hash } });
+        await refusedAudit(round, memberId, stage, e, 'aggregator', null);
+        throw e;
+      }
+      let received = false;
+      let duplicate = false;
+      try {
+        const message = decodeSecAggMessage(body, stage);
+        if (message.memberId !== memberId) throw new TesseraError('FORBIDDEN', `the message is signed as member ${message.memberId}; it was sent by ${memberId}`, { field: 'memberId' });
+        const t = now();
+        await db.transaction(async (txRaw) => {
+          const tx = txRaw as unknown as Db;
+          const locked = await lockRound(tx, round.id, stage);
+          if (!locked) {
+            const [r] = await tx.select().from(rounds).where(eq(rounds.id, round.id));
+            const where = r.status === 'open' ? `is in stage ${r.stage}` : `is ${r.status}`;
+            throw new TesseraError('STALE_STAGE', `round ${round.number} ${where}; it no longer accepts ${stage} messages`, { field: 'stage', details: { round: round.number, status: r.status, stage: r.stage } });
+          }
+          const cached = await serverFor(tx, locked, config);
+          const [slot] = await tx.select().from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId)));
+          if (!slot || slot.status === 'dropped' || slot.status === 'declined') {
+            throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot?.status ?? 'not selected'} in round ${round.number}${slot?.reason ? ` (${slot.reason})` : ''}`, { field: 'memberId' });
+          }
+          // Same content already accepted (a concurrent retry): the same answer, nothing stored twice.
+          if (cached.server.receive(message) === 'duplicate') return (duplicate = true);
+          received = true;
+          await tx.insert(contributions).values({ roundId: round.id, memberId, stage, hash, size: body.length, weight: 0, body, createdAt: t });
+          if (stage === 'masked_input') await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected')));
+          await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, hash, size: body.length } });
+          cached.count++;
+        });
+      } catch (e) {
+        // The server may hold a message the database does not: rebuild it next time.
+        if (received) cache.delete(round.id);
+        if (e instanceof TesseraError) {
+          // A bad signature from an authenticated member: it cannot take part; drop it now so the stage need not wait.
+          const drop = e.code === 'UNAUTHENTICATED' ? `${stage}: bad signature on its message` : null;
+          await refusedAudit(round, memberId, stage, e, 'aggregator', drop);
+        }
+        throw e;
+      }
+      return ack(duplicate);
+    },
+
+    /** A member reports that its client refused the aggregator's request: recorded, and the member leaves the round's protocol. */
+    async refusal(round: RoundRow, memberId: string, stage: SecAggStage, reason: string): Promise<void> {
+      await refusedAudit(round, memberId, stage, new TesseraError('FORBIDDEN', reason), 'member', `refused ${stage}: ${reason}`);
+    },
+
+    /** The member's view of the open stage: the public config, its request, and progress. */
+    async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<{ secagg: SecAggAnnouncement; progress: { done: number; of: number } }> {
+      const { server, config: rc } = await serverFor(db, round, config);
+      const { eligible, sent } = await stageState(db, round, server);
+      const answered = sent.includes(memberId);
+      const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
+      return { secagg: { config: rc, request, answered }, progress: { done: sent.filter((id) => eligible.includes(id)).length, of: eligible.length } };
+    },
+
+    /** Forgets a round's cached server (tests, and after the round closes). */
+    forget(roundId: number): void {
+      cache.delete(roundId);
+    },
+  };
+}
+
+export type SecureRounds = ReturnType<typeof createSecureRounds>;

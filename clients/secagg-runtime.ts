@@ -1,0 +1,203 @@
+/**
+ * @module The member's half of a secure round, over HTTP: drives SecAggClient through the stages
+ * the announcement names (training starts right after advertise_keys and is awaited at
+ * masked_input), keeps the client's snapshot in a SecAggStateStore before each answer is sent
+ * (so a restarted member answers the same request with the same bytes), and reports a request
+ * its client refuses instead of answering it.
+ */
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { TesseraError } from '../core/errors.ts';
+import type { SecureConfig } from '../core/federation.ts';
+import type { RoundAnnouncement } from '../core/rounds.ts';
+import { isSecAggStage } from '../core/rounds.ts';
+import { decodeSecAggMessage, encodeSecAggMessage } from '../core/secagg-body.ts';
+import type { SecAggMessage, SecAggStage } from '../core/secagg-wire.ts';
+import type { IdentityKeyPair } from '../crypto/identity.ts';
+import { fromBase64, toBase64 } from '../crypto/identity.ts';
+import type { ClientSnapshot } from '../crypto/secagg-client.ts';
+import { SecAggClient } from '../crypto/secagg-client.ts';
+import type { Transport } from './transport.ts';
+
+/** What a member keeps of one secure round: the client's state and, once computed, its masked input as sent. */
+export interface SavedSecAggRound {
+  snapshot: ClientSnapshot;
+  /** The masked-input body (base64url), so a retry after a restart sends identical bytes. */
+  maskedInput?: string;
+}
+
+/** Where a member keeps its secure-round state; it holds that round's secret keys. */
+export interface SecAggStateStore {
+  load(federationId: string, round: number): SavedSecAggRound | null;
+  save(federationId: string, round: number, saved: SavedSecAggRound): void;
+}
+
+/** In memory (in-process runs, tests): lost with the process. */
+export function memorySecAggStore(): SecAggStateStore {
+  const rounds = new Map<string, SavedSecAggRound>();
+  return {
+    load: (fid, round) => structuredClone(rounds.get(`${fid}/${round}`) ?? null),
+    save: (fid, round, saved) => void rounds.set(`${fid}/${round}`, structuredClone(saved)),
+  };
+}
+
+/** A JSON file (mode 0600, replaced atomically) keeping the last few rounds; put it next to the identity file. */
+export function fileSecAggStore(path: string, keep = 3): SecAggStateStore {
+  const read = (): Record<string, SavedSecAggRound> => {
+    if (!existsSync(path)) return {};
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as Record<string, SavedSecAggRound>;
+    } catch (e) {
+      throw new TesseraError('BAD_REQUEST', `secure-aggregation state ${path}: ${(e as Error).message}; move it away to start afresh`, { field: 'secaggState' });
+    }
+  };
+  return {
+    load: (fid, round) => read()[`${fid}/${round}`] ?? null,
+    save(fid, round, saved) {
+      const all = read();
+      all[`${fid}/${round}`] = saved;
+      const kept = Object.entries(all).sort(([, a], [, b]) => b.snapshot.config.round - a.snapshot.config.round).slice(0, keep);
+      const tmp = `${path}.tmp`;
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(kept)), { mode: 0o600 });
+      chmodSync(tmp, 0o600);
+      renameSync(tmp, path);
+    },
+  };
+}
+
+/** The member's identity key pair from its Ed25519 secret key (libsodium keeps the public half in the last 32 bytes). */
+export function identityFromSecret(secretKey: Uint8Array): IdentityKeyPair {
+  return { secretKey, publicKey: secretKey.slice(32, 64) };
+}
+
+export type SecAggEvent =
+  | { kind: 'secagg'; round: number; stage: SecAggStage }
+  | { kind: 'secagg-refused'; round: number; stage: SecAggStage; reason: string };
+
+export interface SecureMemberOptions {
+  transport: Transport;
+  federationId: string;
+  memberId: string;
+  identity: IdentityKeyPair;
+  store: SecAggStateStore;
+  /** The federation's published settings: the member refuses a round configured otherwise. */
+  settings: SecureConfig;
+  /** Trains from the round's model; returns the flat delta and the example count. */
+  train: (round: RoundAnnouncement) => Promise<{ delta: Float32Array; examples: number }>;
+  emit: (e: SecAggEvent) => void;
+  /** Called before the masked input is sent, with the delta it masks (tests compare the secure result with it). */
+  onMaskedInput?: (e: { round: number; delta: Float32Array; examples: number }) => void;
+}
+
+interface RoundState {
+  client: SecAggClient;
+  training: Promise<{ delta: Float32Array; examples: number }> | null;
+  refused: boolean;
+  maskedInput?: string;
+}
+
+/** One member's secure rounds. `step` answers the open stage if the announcement asks for it. */
+export function createSecureMember(opts: SecureMemberOptions) {
+  const { transport, federationId, memberId, store } = opts;
+  const rounds = new Map<number, RoundState>();
+  const path = (round: number, stage: SecAggStage) => `/v1/federations/${federationId}/members/${memberId}/rounds/${round}/secagg/${stage}`;
+
+  const startTraining = (state: RoundState, round: RoundAnnouncement) => {
+    const p = opts.train(round);
+    p.catch(() => {}); // awaited (and its error surfaced) at masked_input
+    state.training = p;
+  };
+
+  function stateFor(round: RoundAnnouncement): RoundState | null {
+    const known = rounds.get(round.round);
+    if (known) return known;
+    const saved = store.load(federationId, round.round);
+    if (saved) {
+      const state: RoundState = { client: SecAggClient.restore(saved.snapshot, opts.identity), training: null, refused: false, maskedInput: saved.maskedInput };
+      rounds.set(round.round, state);
+      return state;
+    }
+    // Only a member that advertised keys this round can take part in its later stages.
+    if (round.stage !== 'advertise_keys' || !round.secagg) return null;
+    checkSettings(round);
+    const state: RoundState = { client: new SecAggClient({ config: round.secagg.config, memberId, identity: opts.identity }), training: null, refused: false };
+    rounds.set(round.round, state);
+    return state;
+  }
+
+  /** The announced configuration must be this federation's, this round's, with the published settings. */
+  function checkSettings(round: RoundAnnouncement): void {
+    const c = round.secagg!.config;
+    const s = opts.settings;
+    const wrong =
+      c.federationId !== federationId ? `federation ${c.federationId}` :
+      c.round !== round.round ? `round ${c.round}` :
+      c.quantization.clip !== s.clip ? `clip ${c.quantization.clip} (the federation publishes ${s.clip})` :
+      c.maxWeight !== s.maxWeight ? `maxWeight ${c.maxWeight} (the federation publishes ${s.maxWeight})` :
+      s.bits !== null && c.quantization.bits !== s.bits ? `bits ${c.quantization.bits} (the federation publishes ${s.bits})` : null;
+    if (wrong) throw new TesseraError('FORBIDDEN', `refused: the round's secure-aggregation configuration names ${wrong}`, { field: 'secagg.config' });
+  }
+
+  async function answer(state: RoundState, round: RoundAnnouncement, stage: SecAggStage): Promise<SecAggMessage> {
+    const { client } = state;
+    const request = round.secagg!.request;
+    if (stage === 'advertise_keys') {
+      const m = client.advertiseKeys();
+      if (!state.training) startTraining(state, round);
+      return m;
+    }
+    if (!request || request.stage !== stage) throw new TesseraError('ROUND_STATE', `no ${stage} request for member ${memberId}`);
+    switch (request.stage) {
+      case 'share_keys': return client.shareKeys(request);
+      case 'masked_input': {
+        if (state.maskedInput && client.stage !== 'masked_input') return decodeSecAggMessage(fromBase64(state.maskedInput)!, 'masked_input');
+        if (!state.training) startTraining(state, round);
+        const { delta, examples } = await state.training!;
+        opts.onMaskedInput?.({ round: round.round, delta, examples });
+        return client.maskedInput(request, { delta, weight: examples });
+      }
+      case 'consistency': return client.consistency(request);
+      case 'unmask': return client.unmask(request);
+    }
+  }
+
+  return {
+    /** Answers the announced stage when it is this member's turn; true when it sent something. */
+    async step(round: RoundAnnouncement | null): Promise<boolean> {
+      if (!round?.secagg || round.status !== 'open' || !isSecAggStage(round.stage) || round.secagg.answered) return false;
+      if (round.memberStatus !== 'selected' && round.memberStatus !== 'submitted') return false;
+      const stage = round.stage;
+      if (stage !== 'advertise_keys' && !round.secagg.request) return false;
+      let state: RoundState | null;
+      let message: SecAggMessage;
+      try {
+        state = stateFor(round);
+        if (!state || state.refused) return false;
+        message = await answer(state, round, stage);
+      } catch (e) {
+        if (!(e instanceof TesseraError)) throw e;
+        // An honest member does not answer what its client refuses; it says why, and leaves the round.
+        const known = rounds.get(round.round);
+        if (known) known.refused = true;
+        else rounds.set(round.round, { client: null as unknown as SecAggClient, training: null, refused: true });
+        opts.emit({ kind: 'secagg-refused', round: round.round, stage, reason: e.message });
+        await transport.send('PUT', `${path(round.round, stage)}/refusal`, { body: { reason: e.message.slice(0, 2000) } }).catch(() => undefined);
+        return true;
+      }
+      const body = encodeSecAggMessage(message);
+      if (stage === 'masked_input') state.maskedInput = toBase64(body);
+      // Kept before it is sent: a restarted member answers the same request with the same bytes.
+      store.save(federationId, round.round, { snapshot: state.client.snapshot(), ...(state.maskedInput ? { maskedInput: state.maskedInput } : {}) });
+      try {
+        await transport.send('PUT', path(round.round, stage), { body });
+        opts.emit({ kind: 'secagg', round: round.round, stage });
+      } catch (e) {
+        // The stage closed meanwhile, or the aggregator dropped us: wait for what comes next.
+        if (!(e instanceof TesseraError && (e.code === 'STALE_STAGE' || e.code === 'FORBIDDEN'))) throw e;
+        opts.emit({ kind: 'secagg-refused', round: round.round, stage, reason: `aggregator: ${e.message}` });
+      }
+      return true;
+    },
+  };
+}
+
+export type SecureMember = ReturnType<typeof createSecureMember>;

@@ -1,0 +1,11 @@
+import { openDatabase } from '../aggregator/db/database.ts';
+import { simulateFederation } from './federation.ts';
+import { SCENARIOS } from './scenarios.ts';
+const database = await openDatabase({ dataDir: 'memory' });
+const sc = SCENARIOS.find((s) => s.name === (process.argv[2] ?? 'storage.stale-read'))!;
+const size = { members: 6, params: 64, rounds: 2, seed: 7 };
+const t0 = performance.now();
+setInterval(() => console.error('tick', ((performance.now() - t0) / 1000).toFixed(1)), 5000).unref();
+const run = await simulateFederation({ name: 'x', database, size, secure: true, log: (l) => console.error(((performance.now() - t0) / 1000).toFixed(2), l), ...sc.build(size, 'secure') });
+console.error(run.rounds, run.memberErrors.slice(0, 5), run.injected.length);
+process.exit(0);

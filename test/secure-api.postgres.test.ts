@@ -1,0 +1,4 @@
+import { openTestDatabase } from '../aggregator/db/testing.ts';
+import { defineSecureApiSuite } from './secure-api.suite.ts';
+
+defineSecureApiSuite('PostgreSQL', () => openTestDatabase('postgres'));

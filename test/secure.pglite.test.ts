@@ -1,0 +1,4 @@
+import { openTestDatabase } from '../aggregator/db/testing.ts';
+import { defineSecureSuite } from './secure.suite.ts';
+
+defineSecureSuite('PGlite', () => openTestDatabase('pglite'));
