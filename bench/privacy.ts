@@ -25,8 +25,8 @@ export const FLAMBY_DP: Record<number, number> = { 0.1: 0.629, 1: 0.702, 5: 0.7,
 
 /**
  * The DP runs' settings, tuned on this benchmark (docs/privacy.md): larger Poisson batches than
- * the no-DP demo (the noise on a mean gradient falls as 1/batch), fewer rounds (fewer
- * compositions), a clip norm near the median per-example gradient norm.
+ * the no-DP demo (the noise on a mean gradient falls as 1/batch), one local epoch and fewer
+ * rounds (fewer compositions); picked by a grid over batch, epochs, rounds, lr and clip norm.
  */
 export const DP_SETTINGS = {
   training: { optimizer: 'sgd', learningRate: 0.3, batchSize: 64, localEpochs: 1 },

@@ -131,8 +131,8 @@ export async function runLocal(spec: LocalFederation, opts: LocalRunOptions): Pr
       let shown = '';
       for (;;) {
         if (exited.length) throw new TesseraError('INTERNAL', `a member process failed: ${exited[0]}`);
-        const detail = await operator.json<{ round: { status: string; stage: string | null; metrics: EvaluationSummary | null; failureReason: string | null }; participants: { status: string }[] }>('GET', `/v1/federations/${fid}/rounds/${r}`);
-        const line = progressLine(r, total, detail.round.stage ?? detail.round.status, detail.participants);
+        const detail = await operator.json<{ round: { status: string; stage: string | null; metrics: EvaluationSummary | null; failureReason: string | null }; participants: { status: string }[]; contributions: { stage: string }[] }>('GET', `/v1/federations/${fid}/rounds/${r}`);
+        const line = progressLine(r, total, detail.round.stage ?? detail.round.status, detail.participants, detail.contributions);
         if (line !== shown) { out(line); shown = line; }
         if (detail.round.status !== 'open') {
           const m = detail.round.metrics;

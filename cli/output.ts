@@ -2,11 +2,21 @@
 import type { LocalFederation } from './local-file.ts';
 import type { LocalReport } from './local.ts';
 
-export function progressLine(round: number, total: number, stage: string, participants: readonly { status: string }[]): string {
+/**
+ * One progress line: the round, its stage, and how many members have finished that stage. In fit
+ * and evaluate that is the members' status; in the secure-aggregation stages it is the number of
+ * messages the aggregator has accepted for the stage.
+ */
+export function progressLine(round: number, total: number, stage: string, participants: readonly { status: string }[], accepted: readonly { stage: string }[] = []): string {
   const count = (s: string) => participants.filter((p) => p.status === s).length;
-  const done = stage === 'fit' ? count('submitted') + count('evaluated') : stage === 'evaluate' ? count('evaluated') : count('evaluated') + count('submitted');
-  const dropped = count('dropped');
-  return `round ${round}/${total} · ${stage} · ${done}/${participants.length} members done${dropped ? ` · ${dropped} dropped` : ''}`;
+  const dropped = count('dropped') + count('declined');
+  const active = participants.length - dropped;
+  let done: number;
+  if (stage === 'fit') done = count('submitted') + count('evaluated');
+  else if (stage === 'evaluate') done = count('evaluated');
+  else if (stage === 'committed' || stage === 'failed') done = active;
+  else done = accepted.filter((c) => c.stage === stage).length;
+  return `round ${round}/${total} · ${stage} · ${done}/${active} members done${dropped ? ` · ${dropped} dropped or declined` : ''}`;
 }
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '   —  ' : v.toFixed(3).padStart(6));

@@ -8,9 +8,6 @@
  * process (restart at a stage). When nothing is in flight for `idleMs`, the harness moves the
  * virtual clock to the open stage's deadline, as waiting that long would.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { and, desc, eq } from 'drizzle-orm';
 import type { ArtifactStore } from '../core/artifact-store.ts';
 import { CONTENT_PREFIX } from '../core/artifact-store.ts';
@@ -29,6 +26,8 @@ import { memorySecAggStore } from '../clients/secagg-runtime.ts';
 import { Transport } from '../clients/transport.ts';
 import { modelArtifacts, modelVersions } from '../schema/index.ts';
 import { openStore } from '../storage/open-store.ts';
+import type { OpenStoreOptions } from '../storage/open-store.ts';
+import { startGcsServer } from '../storage/testing/gcs-server.ts';
 import type { Ack, WireActivity, WireMiddleware } from './faults/wire.ts';
 import { chain, faultyFetch, networkError, sleep } from './faults/wire.ts';
 import type { ModelObservation } from './virtual-member.ts';
@@ -144,8 +143,9 @@ export interface SimulationRun {
   /** Stage deadlines the harness had to reach by moving the clock. */
   forcedDeadlines: number;
   ledgerPublicKey: Uint8Array;
-  /** Store URLs (empty without stores) and their directory. */
+  /** Store URLs (empty without stores) and how to open them. */
   stores: string[];
+  storeOptions: OpenStoreOptions;
   wallMs: number;
 }
 
@@ -175,12 +175,14 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
   const db = database.db;
   const log = spec.log ?? (() => {});
   const clock = new VirtualClock();
-  const idleMs = spec.idleMs ?? 250;
-  const pollMs = spec.pollMs ?? Number(process.env.SIM_POLL ?? 4);
-  const dir = spec.stores ? mkdtempSync(join(tmpdir(), 'tessera-sim-')) : null;
-  const storeUrls = dir ? [`file://${join(dir, 'cloud-a')}`, `file://${join(dir, 'cloud-b')}`] : [];
+  const idleMs = spec.idleMs ?? 600;
+  const pollMs = spec.pollMs ?? 100;
+  // Two clouds' object stores: buckets of the GCS test server on loopback (in memory, real API).
+  const gcs = spec.stores ? await startGcsServer({ host: '127.0.0.1', buckets: ['cloud-a', 'cloud-b'] }) : null;
+  const storeOptions: OpenStoreOptions = gcs ? { gcs: { apiEndpoint: gcs.url, projectId: 'tessera-sim' } } : {};
+  const storeUrls = gcs ? ['gs://cloud-a/sim', 'gs://cloud-b/sim'] : [];
 
-  const replicators: Replicator[] = dir ? Array.from({ length: spec.replicators ?? 1 }, () => createReplicator({ db, now: clock.now, retryBaseMs: 10, log })) : [];
+  const replicators: Replicator[] = gcs ? Array.from({ length: spec.replicators ?? 1 }, () => createReplicator({ db, now: clock.now, retryBaseMs: 10, log, storeOptions })) : [];
   const replicator: Replicator | undefined = replicators.length
     ? {
         kick: (fid) => replicators.forEach((r) => r.kick(fid)),
@@ -277,10 +279,29 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
 
   const openedStores: ArtifactStore[] = [];
   const storeOf = (url: string) => {
-    const s = openStore(url, { create: true });
+    const s = openStore(url, storeOptions);
     openedStores.push(s);
     return s;
   };
+  // A member reading a store is busy: the harness must not move the clock to a deadline meanwhile.
+  const counted = (inner: ArtifactStore): ArtifactStore => ({
+    ...inner,
+    url: inner.url,
+    async get(key) {
+      activity.inflight++;
+      let open = true;
+      const done = () => {
+        if (open) (open = false), activity.inflight--, (activity.lastPutAt = performance.now());
+      };
+      try {
+        const o = await inner.get(key);
+        return { ...o, body: (async function* () { try { yield* o.body; } finally { done(); } })() };
+      } catch (e) {
+        done();
+        throw e;
+      }
+    },
+  });
 
   // Member processes: a supervisor restarts a member whose runtime stopped on an error (as a
   // service manager would), and leaves crashed ones down until the scenario says.
@@ -320,8 +341,8 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
     if (storeUrls.length) {
       const [mine, other] = cloudOf(i) === 'a' ? storeUrls : [...storeUrls].reverse();
       const inner = storeOf(mine);
-      const home = spec.homeStore ? spec.homeStore(ctx, i, inner) : inner;
-      modelSource = createModelSource({ transport, federationId: f.id, memberId: ids[i], secretKey: keys[i], home, replicas: [storeOf(other)], attempts: 2, backoffMs: 1 });
+      const home = counted(spec.homeStore ? spec.homeStore(ctx, i, inner) : inner);
+      modelSource = createModelSource({ transport, federationId: f.id, memberId: ids[i], secretKey: keys[i], home, replicas: [counted(storeOf(other))], attempts: 2, backoffMs: 1 });
     }
     const p = runMember({ transport, federationId: f.id, memberId: ids[i], model: models[i], pollMs, signal: abort.signal, secaggStore: secaggStores[i], modelSource, now: memberNow }).then(
       () => {},
@@ -339,6 +360,8 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
   const rounds: RoundOutcome[] = [];
   try {
     for (let r = 1; r <= size.rounds; r++) {
+      // Replicas of the last commit are published (or their retries due) before the next round opens.
+      await replicator?.tick();
       await replicator?.idle();
       for (const i of nextRound) start(i);
       nextRound.clear();
@@ -347,7 +370,6 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
       let since = performance.now();
       for (;;) {
         await aggregator.orchestrator.tick();
-        await replicator?.tick();
         const round = await roundRow(r);
         now = { round: r, stage: round.stage };
         if (round.status !== 'open') {
@@ -395,14 +417,15 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
     forcedDeadlines,
     ledgerPublicKey,
     stores: storeUrls,
+    storeOptions,
     wallMs: performance.now() - t0,
   };
-  if (dir) cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  if (gcs) cleanup.push(() => gcs.close());
   return run;
 }
 
-/** Store directories, removed once the invariants have read them (removeStores()). */
-const cleanup: (() => void)[] = [];
-export function removeStores(): void {
-  for (const c of cleanup.splice(0)) c();
+/** Store servers, stopped once the invariants have read them (removeStores()). */
+const cleanup: (() => Promise<void>)[] = [];
+export async function removeStores(): Promise<void> {
+  for (const c of cleanup.splice(0)) await c();
 }

@@ -84,12 +84,12 @@ export async function runScenario(scenario: Scenario, mode: Mode, size: Simulati
   try {
     const run = await simulateFederation({ name: `sim ${name}`.replace(/[^A-Za-z0-9 ._-]/g, '-').slice(0, 100), database, size: sized, secure: mode === 'secure', log, ...scenario.build(sized, mode) });
     const report = await checkInvariants(run, { expected: scenario.outcome(sized, mode), evidence: scenario.evidence && ((v) => scenario.evidence!(v, mode)) });
-    removeStores();
+    await removeStores();
     const failed = run.rounds.find((r) => r.status !== 'committed');
     const problems = [...report.problems, ...run.memberErrors.slice(0, 3).map((e) => `(member error, not an invariant) ${e}`)];
     return { name, injected: injectedLine(run.injected), outcome: failed ? 'failed' : 'committed', reason: failed?.failureReason ?? null, invariants: report.results, ok: Object.values(report.results).every(Boolean), problems, wallMs: performance.now() - t0 };
   } catch (e) {
-    removeStores();
+    await removeStores();
     const invariants = Object.fromEntries(INVARIANTS.map((k) => [k, false])) as Record<InvariantName, boolean>;
     return { name, injected: 'unknown (the run stopped)', outcome: 'failed', reason: `harness: ${(e as Error).stack ?? e}`, invariants, ok: false, problems: [String((e as Error).message ?? e)], wallMs: performance.now() - t0 };
   }

@@ -167,7 +167,7 @@ export const SCENARIOS: Scenario[] = [
       const { openStore } = await import('../storage/open-store.ts');
       const newest = Math.max(0, ...v.of('model.committed').map((e) => Number(e.p.version)));
       for (const url of v.run.stores) {
-        const s = openStore(url);
+        const s = openStore(url, v.run.storeOptions);
         const p = await s.readPointer('latest');
         await s.close();
         const at = p ? (JSON.parse(p.value) as { version: number }).version : null;
