@@ -291,7 +291,10 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
       activity.inflight++;
       let open = true;
       const done = () => {
-        if (open) (open = false), activity.inflight--, (activity.lastPutAt = performance.now());
+        if (!open) return;
+        open = false;
+        activity.inflight--;
+        activity.lastPutAt = performance.now();
       };
       try {
         const o = await inner.get(key);

@@ -13,7 +13,7 @@
  *   trained-on-announced       no member trained on (or evaluated) weights other than announced
  *   expected-outcome           the rounds ended as the scenario says they must
  */
-import { and, asc, eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { decodeWeights } from '../core/codec.ts';
 import type { JsonValue } from '../core/canonical-json.ts';
 import { secureOf } from '../core/federation.ts';

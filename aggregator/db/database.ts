@@ -33,6 +33,19 @@ export interface DatabaseOptions {
   dataDir?: string;
 }
 
+// PGlite's own bytea codec goes byte by byte (1.3 s to write 4 MB, 0.6 s to read); hex through
+// Buffer is ten times faster and byte-identical (test/api suites read back what they wrote).
+const BYTEA = 17;
+const hexBytea = {
+  parsers: {
+    [BYTEA]: (v: string) => {
+      const b = Buffer.from(v.slice(2), 'hex');
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    },
+  },
+  serializers: { [BYTEA]: (v: Uint8Array) => '\\x' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') },
+};
+
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 function redact(url: string): string {
@@ -56,7 +69,7 @@ export async function openDatabase(opts: DatabaseOptions = {}): Promise<Database
   }
   const dataDir = opts.dataDir ?? '.tessera/db';
   if (dataDir !== 'memory') mkdirSync(dataDir, { recursive: true });
-  const client = dataDir === 'memory' ? new PGlite() : new PGlite(dataDir);
+  const client = dataDir === 'memory' ? new PGlite(hexBytea) : new PGlite(dataDir, hexBytea);
   await client.waitReady;
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder });
