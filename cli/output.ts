@@ -22,14 +22,16 @@ export function progressLine(round: number, total: number, stage: string, partic
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '   —  ' : v.toFixed(3).padStart(6));
 
 export function resultTable(report: LocalReport, reference?: LocalFederation['reference']): string {
-  const rows = Object.entries(report.final.perMember);
+  const rows = Object.entries(report.final.perMember).sort(([a], [b]) => a.localeCompare(b));
   const w = Math.max(14, ...rows.map(([n]) => n.length));
   const withAuc = rows.some(([, v]) => v.auc !== null && v.auc !== undefined);
   const pooled = report.pooledModel;
   const head = `${'member'.padEnd(w)}  test examples  accuracy${withAuc ? '     AUC' : ''}${pooled ? '  pooled model' : ''}`;
   const line = (name: string, examples: string, acc: number | null, auc: number | null | undefined, pooledAcc: number | null | undefined) =>
     `${name.padEnd(w)}  ${examples.padStart(13)}  ${pct(acc)}  ${withAuc ? `${pct(auc)}  ` : ''}${pooled ? `${pct(pooledAcc).padStart(12)}` : ''}`.trimEnd();
-  const meanAuc = withAuc ? rows.reduce((s, [, v]) => s + (v.auc ?? 0), 0) / rows.length : null;
+  // Members whose test split holds one class have no AUC; the mean is over those that do.
+  const aucs = rows.map(([, v]) => v.auc).filter((a): a is number => a !== null && a !== undefined);
+  const meanAuc = aucs.length ? aucs.reduce((a, b) => a + b, 0) / aucs.length : null;
   const lines = [
     `Results after ${report.rounds.length} rounds (${report.strategy}, seed ${report.seed}, ${report.seconds.toFixed(1)} s)`,
     head,

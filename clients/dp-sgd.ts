@@ -6,6 +6,7 @@
  * sampling without replacement. Sampling and noise come from a CSPRNG unless a seeded Rng is
  * given (tests and benchmarks only: a known seed lets anyone subtract the noise).
  */
+import type { TrainingConfig } from '../core/federation.ts';
 import { randomFillSync } from 'node:crypto';
 import { TesseraError } from '../core/errors.ts';
 import type { ModelSpec } from '../core/model.ts';
@@ -168,14 +169,7 @@ export function clipToNorm(g: Float64Array, c: number): number {
 }
 
 /** Options the DP loop shares with the plain trainer. */
-export interface DpTrainSettings {
-  optimizer: 'sgd' | 'adam';
-  learningRate: number;
-  batchSize: number;
-  localEpochs: number;
-  localSteps: number | null;
-  proximalMu?: number;
-}
+export type DpTrainSettings = TrainingConfig & { proximalMu?: number };
 
 /** Trains from `global` with DP-SGD; the weights come back in the layout's names and shapes. */
 export function dpSgdTrain(spec: ModelSpec, global: Weights, data: DataSplit, settings: DpTrainSettings, dp: DpSgdOptions): { weights: Tensor[]; steps: number; meanLoss: number; report: DpSgdReport } {

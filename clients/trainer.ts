@@ -18,15 +18,10 @@ import type { DataSplit } from './dataset-split.ts';
 import { concatSplits } from './dataset-split.ts';
 import { scoreProbabilities } from './metrics.ts';
 import type { EvaluationReport } from './metrics.ts';
+import type { TrainingConfig } from '../core/federation.ts';
 
 /** Local training settings: core's TrainingConfig plus FedProx's mu and the shuffling seed. */
-export interface TrainOptions {
-  optimizer: 'sgd' | 'adam';
-  learningRate: number;
-  batchSize: number;
-  localEpochs: number;
-  /** Number of batches; wins over localEpochs when set. */
-  localSteps: number | null;
+export interface TrainOptions extends TrainingConfig {
   /** FedProx: adds mu/2 * ||w - w_global||^2 to the loss; 0 or absent turns it off. */
   proximalMu?: number;
   /** Seeds the batch order (default 0). */

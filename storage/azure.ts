@@ -5,7 +5,7 @@ import { TesseraError } from '../core/errors.ts';
 import { contentHash } from '../core/hash.ts';
 import { contentKey, isInternalKey, validateKey, validatePrefix } from '../core/artifact-store.ts';
 import type { ArtifactStore, ByteSource, ObjectInfo, PointerState, PutResult, StoredObject } from '../core/artifact-store.ts';
-import { hashingSource, mappedBody, spoolToTempFile, statusOf, storeError, toReadable } from './streams.ts';
+import { hashingSource, mappedBody, withContentHash, statusOf, storeError, toReadable } from './streams.ts';
 
 /** A credential BlobServiceClient accepts (an Entra ID TokenCredential, a shared key, anonymous). */
 export type AzureCredential = NonNullable<ConstructorParameters<typeof BlobServiceClient>[1]>;
@@ -106,14 +106,9 @@ export class AzureStore implements ArtifactStore {
   }
 
   async putContent(source: ByteSource): Promise<PutResult> {
-    if (source instanceof Uint8Array) return this.createContent(contentHash(source), source, source.length);
-    const spooled = await spoolToTempFile(source);
-    try {
-      return await this.createContent(spooled.hash, spooled.open(), spooled.size);
-    } finally {
-      await spooled.remove();
-    }
+    return withContentHash(source, (hash, body, size) => this.createContent(hash, body, size));
   }
+
 
   /** Create-only upload under the content address; an existing blob there has the same bytes. */
   private async createContent(hash: string, source: ByteSource, size: number): Promise<PutResult> {

@@ -3,10 +3,9 @@ import { pipeline } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
 import type { Bucket, File, StorageOptions } from '@google-cloud/storage';
 import { TesseraError } from '../core/errors.ts';
-import { contentHash } from '../core/hash.ts';
 import { contentKey, isInternalKey, validateKey, validatePrefix } from '../core/artifact-store.ts';
 import type { ArtifactStore, ByteSource, ObjectInfo, PointerState, PutResult, StoredObject } from '../core/artifact-store.ts';
-import { hashingSource, mappedBody, spoolToTempFile, storeError, statusOf, toReadable } from './streams.ts';
+import { hashingSource, mappedBody, withContentHash, storeError, statusOf, toReadable } from './streams.ts';
 
 /** Options of the GCS store; without credentials the library uses Application Default Credentials. */
 export interface GcsStoreOptions {
@@ -96,14 +95,9 @@ export class GcsStore implements ArtifactStore {
   }
 
   async putContent(source: ByteSource): Promise<PutResult> {
-    if (source instanceof Uint8Array) return this.createContent(contentHash(source), source, source.length);
-    const spooled = await spoolToTempFile(source);
-    try {
-      return await this.createContent(spooled.hash, spooled.open(), spooled.size);
-    } finally {
-      await spooled.remove();
-    }
+    return withContentHash(source, (hash, body, size) => this.createContent(hash, body, size));
   }
+
 
   /** Create-only upload under the content address; an existing object there has the same bytes. */
   private async createContent(hash: string, source: ByteSource, size: number): Promise<PutResult> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TesseraError } from '../core/errors.ts';
-import { createHasher } from '../core/hash.ts';
+import { contentHash, createHasher } from '../core/hash.ts';
 import type { ByteSource } from '../core/artifact-store.ts';
 
 /** A source wrapped so that its BLAKE2b-256 and size are known once it has been consumed. */
@@ -126,4 +126,18 @@ export function mappedBody(body: AsyncIterable<Uint8Array>, url: string, key: st
       };
     },
   };
+}
+
+/**
+ * Content-addresses a source for a create-only upload: bytes are hashed directly; a stream is
+ * spooled to a temp file first, since the object's key (its hash) must be known before upload.
+ */
+export async function withContentHash<T>(source: ByteSource, create: (hash: string, body: ByteSource, size: number) => Promise<T>): Promise<T> {
+  if (source instanceof Uint8Array) return create(contentHash(source), source, source.length);
+  const spooled = await spoolToTempFile(source);
+  try {
+    return await create(spooled.hash, spooled.open(), spooled.size);
+  } finally {
+    await spooled.remove();
+  }
 }
