@@ -4,11 +4,9 @@
  * one line printed per scenario and a table at the end; the report `tessera simulate --report`
  * writes.
  */
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { TesseraError } from '../core/errors.ts';
 import type { Database } from '../aggregator/db/database.ts';
-import { openDatabase } from '../aggregator/db/database.ts';
+import { openDatabase, openScratchDatabase } from '../aggregator/db/database.ts';
 import type { SimulationSize } from './federation.ts';
 import { removeStores, simulateFederation } from './federation.ts';
 import type { InvariantName } from './invariants.ts';
@@ -46,21 +44,7 @@ export function selectScenarios(selector: string): { scenario: Scenario; mode: M
 
 /** The database scenarios run in: PGlite in memory, or a fresh database on DATABASE_URL's server (dropped after). */
 export async function openSimulationDatabase(url = process.env.DATABASE_URL): Promise<Database> {
-  if (!url) return openDatabase({ dataDir: 'memory' });
-  const name = `tessera_sim_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  const database = await openDatabase({ url: u.toString() });
-  return {
-    ...database,
-    async close() {
-      await database.close();
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end({ timeout: 5 });
-    },
-  };
+  return url ? openScratchDatabase(url, 'tessera_sim') : openDatabase({ dataDir: 'memory' });
 }
 
 /** Summarizes what was injected: counts per kind and the first few lines. */

@@ -3,6 +3,7 @@
  * PostgreSQL through postgres.js; otherwise PGlite, embedded, in a folder (or in memory).
  * Migrations from drizzle/ run on open.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -74,4 +75,26 @@ export async function openDatabase(opts: DatabaseOptions = {}): Promise<Database
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder });
   return { db, kind: 'pglite', location: dataDir, close: () => client.close() };
+}
+
+/**
+ * A fresh, migrated database created on the PostgreSQL server `serverUrl` points at, named
+ * `<prefix>_<random>`, and dropped by `close()`: for test files and simulation runs.
+ */
+export async function openScratchDatabase(serverUrl: string, prefix: string): Promise<Database & { url: string }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ url: url.toString() });
+  return {
+    ...database,
+    url: url.toString(),
+    async close() {
+      await database.close();
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
 }
