@@ -44,6 +44,9 @@ export const ACCESS_MATRIX: [string, string, unknown, number[]][] = [
   ['PUT', '/v1/federations/F/members/M/rounds/1/decline', {}, [403, 403, 400, 403, 403, 401]],
   ['PUT', '/v1/federations/F/members/M/rounds/1/secagg/advertise_keys', {}, [403, 403, 400, 403, 403, 401]],
   ['PUT', '/v1/federations/F/members/M/rounds/1/secagg/advertise_keys/refusal', {}, [403, 403, 400, 403, 403, 401]],
+  ['PUT', '/v1/federations/F/members/M/rounds/1/secagg/masked_input/url', {}, [403, 403, 400, 403, 403, 401]],
+  // Revocation needs a reason: the empty body leaves m1 enrolled for the rows below.
+  ['POST', '/v1/federations/F/members/M/revoke', {}, [400, 403, 403, 403, 403, 401]],
   ['GET', '/v1/federations/F/models/0/replicas', undefined, [200, 200, 403, 403, 403, 401]],
   ['POST', '/v1/auditors', {}, [400, 403, 403, 403, 403, 401]],
   ['GET', '/v1/auditors', undefined, [200, 403, 403, 403, 403, 401]],

@@ -31,7 +31,8 @@ export type AuditKind =
   | 'credential.revoked'
   | 'audit.read'
   | 'model.fetch-report'
-  | 'content-key.rotated';
+  | 'content-key.rotated'
+  | 'member.revoked';
 
 /** A transaction handle or the database itself. */
 export type Tx = Pick<Db, 'insert' | 'select' | 'update' | 'delete' | 'execute'>;

@@ -50,7 +50,7 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   if (!Number.isSafeInteger(timestamp)) throw skewed();
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
   const [member] = await c.var.db.select().from(members).where(eq(members.id, memberId));
-  if (!member || member.status !== 'active') throw new TesseraError('UNAUTHENTICATED', 'unknown or revoked member');
+  if (!member || (member.status !== 'active' && member.status !== 'revoked')) throw new TesseraError('UNAUTHENTICATED', 'unknown member');
   const body = new Uint8Array(await c.req.arrayBuffer());
   const url = new URL(c.req.url);
   const message = canonicalRequest({
@@ -65,6 +65,8 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   if (!signature || !publicKey || !verify(message, signature, publicKey)) {
     throw new TesseraError('UNAUTHENTICATED', 'bad request signature');
   }
+  // Said only to the member itself (the signature is checked first), so no one can probe who was revoked.
+  if (member.status === 'revoked') throw new TesseraError('MEMBER_REVOKED', `member ${memberId} was revoked by the operator; its requests are refused`);
   if (Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
     await recordSkew(c, member.federationId, memberId, timestamp, now);
     throw skewed();

@@ -4,6 +4,8 @@
  * together spend the target), mean accuracy over the four hospitals over 5 seeds, beside
  * FLamby's published DP results and the no-DP run. Real aggregator and member runtime in one
  * process (simulations/in-process.ts). `--json FILE` adds `rows: [{epsilon, delta, meanAccuracy, seeds}]`.
+ * A second section runs the same federation under secure aggregation with member-level
+ * distributed DP (discrete Gaussian) at a few per-round epsilons (`ddpRows` in the JSON).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -12,6 +14,7 @@ import { openDatabase } from '../aggregator/db/database.ts';
 import { selectBackend } from '../clients/backend.ts';
 import { loadDataset } from '../clients/dataset.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
+import type { MemberEvent } from '../clients/runtime.ts';
 import { runInProcess } from '../simulations/in-process.ts';
 import type { BenchOptions, BenchResult, BenchSection } from './harness.ts';
 import { isMain, parseBenchArgs, runBenchmarks } from './harness.ts';
@@ -92,8 +95,64 @@ export const privacySection: BenchSection = {
   },
 };
 
+/** Member-level distributed DP runs: per-round epsilon (sum over all 4 hospitals' noise), delta 1e-3. */
+export const DDP_EPSILONS = [1, 10, 100] as const;
+export const DDP_SETTINGS = { clip: 1, l2Clip: 0.5, mechanism: 'discrete-gaussian', delta: 1e-3 } as const;
+
+export interface DdpRow {
+  roundEpsilon: number;
+  /** A member's cumulative member-level epsilon after all rounds (its own ledger), at delta. */
+  cumulativeEpsilon: number;
+  delta: number;
+  meanAccuracy: number;
+  seeds: number[];
+}
+const ddpRows: DdpRow[] = [];
+
+export const distributedSection: BenchSection = {
+  name: 'heart-disease, secure aggregation with member-level distributed DP (discrete Gaussian, 4 hospitals): mean test accuracy',
+  async run({ quick }: BenchOptions): Promise<BenchResult[]> {
+    const file = JSON.parse(readFileSync(FILE, 'utf8')) as LocalFile;
+    const { members: specs, reference: _r, ...base } = file;
+    const seeds = quick ? [1] : [1, 2];
+    const data = await Promise.all(specs.map((m) => loadDataset(resolve(dirname(FILE), m.dataset))));
+    const database = await openDatabase({ dataDir: 'memory' });
+    const results: BenchResult[] = [];
+    const { clip, l2Clip, mechanism, delta } = DDP_SETTINGS;
+    try {
+      for (const epsilon of [null, ...DDP_EPSILONS]) {
+        const federation = { ...base, secure: { clip, ...(epsilon === null ? {} : { distributedNoise: { mechanism, epsilon, delta, l2Clip } }) } };
+        const perSeed: number[] = [];
+        let cumulative = 0;
+        for (const seed of seeds) {
+          const config = parseFederationConfig({ ...federation, seed });
+          const members = await Promise.all(specs.map(async (m, i) => ({
+            name: m.name,
+            model: await tabularMember(data[i], config.model, { seed }),
+            options: { onEvent: (e: MemberEvent) => { if (e.kind === 'member-privacy-spent') cumulative = Math.max(cumulative, e.spend.cumulativeEpsilon); } },
+          })));
+          const started = Date.now();
+          const out = await runInProcess({ ...federation, seed }, members, { database });
+          for (const m of members) (m.model as unknown as { dispose(): void }).dispose();
+          perSeed.push(out.final!.meanAccuracy!);
+          process.stderr.write(`distributed DP epsilon ${epsilon ?? 'none'} per round, seed ${seed}: ${out.final!.meanAccuracy!.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+        }
+        const value = perSeed.reduce((a, b) => a + b, 0) / perSeed.length;
+        if (epsilon !== null) ddpRows.push({ roundEpsilon: epsilon, cumulativeEpsilon: cumulative, delta, meanAccuracy: value, seeds });
+        const label = epsilon === null ? 'secure, no distributed DP (clip 1)' : `member-level epsilon ${epsilon} per round (${cumulative.toFixed(1)} over ${base.rounds} rounds), delta ${delta}`;
+        results.push({ section: 'privacy-ddp', metric: label, value, unit: 'mean accuracy', detail: { seeds, perSeed, settings: JSON.stringify(DDP_SETTINGS), ...(epsilon === null ? {} : { roundEpsilon: epsilon, cumulativeEpsilon: cumulative }) } });
+      }
+      return results;
+    } finally {
+      await database.close();
+    }
+  },
+};
+
 if (isMain(import.meta.url)) {
-  const report = await runBenchmarks('privacy', [privacySection]);
-  const { json } = parseBenchArgs(process.argv.slice(2));
-  if (json) writeFileSync(json, JSON.stringify({ ...report, settings: DP_SETTINGS, rows: rows.map(({ epsilon, delta, meanAccuracy, seeds }) => ({ epsilon, delta, meanAccuracy, seeds })) }, null, 2) + '\n');
+  // `--distributed` adds the distributed-DP section; `--distributed-only` runs it alone.
+  const { json, flags } = parseBenchArgs(process.argv.slice(2));
+  const sections = flags.includes('distributed-only') ? [distributedSection] : flags.includes('distributed') ? [privacySection, distributedSection] : [privacySection];
+  const report = await runBenchmarks('privacy', sections);
+  if (json) writeFileSync(json, JSON.stringify({ ...report, settings: DP_SETTINGS, rows: rows.map(({ epsilon, delta, meanAccuracy, seeds }) => ({ epsilon, delta, meanAccuracy, seeds })), ...(ddpRows.length ? { ddpSettings: DDP_SETTINGS, ddpRows } : {}) }, null, 2) + '\n');
 }

@@ -4,8 +4,9 @@
  * plaintext round, each at two model sizes, with wall time, member messages per second, and the
  * process's peak heap and RSS during the round (sampled every 20 ms; the virtual members share the
  * process, so the figures include their state). Sizes: `--quick` small; default 1,000 members
- * secure at 10K and 100K params, 10,000 members plaintext at 10K and 100K; `--members-secure N`
- * style overrides are not offered: edit SIZES to explore.
+ * secure at 10K and 100K params, 10,000 members plaintext at 10K and 100K. To explore other sizes,
+ * `SCALE_SIZES=secure:300x10000,plaintext:1000x10000 npm run bench:scale`; `SCALE_LOG=1` prints
+ * each stage change with the seconds since the round opened.
  */
 import { openSimulationDatabase } from '../simulations/run.ts';
 import { simulateFederation } from '../simulations/federation.ts';
@@ -19,8 +20,19 @@ interface Size {
   params: number;
 }
 
+/** `secure:300x10000,plaintext:1000x10000` (from SCALE_SIZES) as sizes. */
+function sizesFrom(list: string): Size[] {
+  return list.split(',').map((item) => {
+    const m = /^(secure|plaintext):(\d+)x(\d+)$/.exec(item.trim());
+    if (!m) throw new Error(`SCALE_SIZES: expected items like secure:1000x10000 or plaintext:10000x10000, got "${item}"`);
+    return { label: m[1], secure: m[1] === 'secure', members: Number(m[2]), params: Number(m[3]) };
+  });
+}
+
 const SIZES = (quick: boolean): Size[] =>
-  quick
+  process.env.SCALE_SIZES
+    ? sizesFrom(process.env.SCALE_SIZES)
+    : quick
     ? [
         { label: 'secure', secure: true, members: 20, params: 10_000 },
         { label: 'secure', secure: true, members: 20, params: 100_000 },
@@ -54,9 +66,11 @@ async function oneRound(size: Size): Promise<BenchResult[]> {
       database,
       size: { members: size.members, params: size.params, rounds: 1, seed: 1 },
       secure: size.secure,
-      // Many members: poll less often, and wait longer before taking silence for a missed deadline.
+      // Members long-poll their view (pollMs paces only the operator loop and a member's first
+      // poll); wait longer before taking silence for a missed deadline.
       pollMs: Math.max(20, Math.round(size.members / 10)),
       idleMs: 60_000,
+      log: process.env.SCALE_LOG ? (line) => console.log(`  [${((performance.now() - (roundStart || performance.now())) / 1000).toFixed(2)} s]${line}`) : undefined,
       wire: () => async (req, next) => {
         if (!roundStart && req.kind !== 'poll') {
           roundStart = performance.now();

@@ -4,7 +4,14 @@
  * m parameters and a fraction of members dropping after share_keys (the costliest case: their
  * pairwise masks must be reconstructed and removed).
  *
- *   npx tsx bench/secagg.ts [--quick] [--json FILE]
+ *   npx tsx bench/secagg.ts [--quick] [--json FILE] [--in-thread]
+ *
+ * Unmask time is `await server.closeAsync()`: mask expansions on the shared worker pool (one
+ * worker per core beyond the main thread's; spawned once, before the first timed row, as in a
+ * long-running aggregator). With --in-thread each row also restores the same state, times the
+ * single-threaded `close()` and checks that both paths give the same bytes; it runs second, on
+ * memory the first run already faulted in, so the comparison favours it. Unmask CPU is the
+ * process's CPU time over all threads during closeAsync (less sensitive to other load).
  *
  * Method. Per n, the key stages (advertise_keys, share_keys) run once for all n real clients and
  * both halves are snapshotted; each (m, dropout) row restores from there. Client time is the
@@ -17,6 +24,7 @@
  * vectors (so memory stays bounded) and does the same n x m multiply-adds.
  */
 import { writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { contentHash } from '../core/hash.ts';
 import { createRng, shuffle } from '../core/random.ts';
@@ -31,13 +39,15 @@ import { signMessage } from '../crypto/secagg-messages.ts';
 import type { ServerSnapshot } from '../crypto/secagg-server.ts';
 import { SecAggServer } from '../crypto/secagg-server.ts';
 import { plaintextWeightedSum } from '../crypto/secagg-local.ts';
+import { sharedUnmaskPool } from '../crypto/unmask-pool.ts';
 
-interface Row { members: number; params: number; dropout: number; clientMs: number; serverMs: number; plaintextMs: number; bytesPerMember: number; k: number; t: number; checked: string }
+interface Row { members: number; params: number; dropout: number; clientMs: number; serverMs: number; serverCpuMs: number; inThreadMs: number | null; plaintextMs: number; bytesPerMember: number; k: number; t: number; checked: string }
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonIndex = args.indexOf('--json');
 const jsonFile = jsonIndex >= 0 ? args[jsonIndex + 1] : null;
+const compareInThread = args.includes('--in-thread');
 const MEMBERS = quick ? [100, 500] : [100, 500, 1000];
 const PARAMS = quick ? [100_000] : [100_000, 1_000_000];
 const DROPOUTS = [0, 0.1, 0.3];
@@ -63,7 +73,7 @@ function plaintextSum(vectors: Float32Array[], weights: number[], m: number): nu
   return now() - start;
 }
 
-function benchMembers(n: number, rows: Row[]): void {
+async function benchMembers(n: number, rows: Row[]): Promise<void> {
   const ids = Array.from({ length: n }, (_, i) => `m${String(i).padStart(4, '0')}`);
   const identities = new Map<string, IdentityKeyPair>(ids.map((id) => [id, generateIdentity()]));
   const members = ids.map((id) => ({ id, identityKey: toBase64(identities.get(id)!.publicKey) }));
@@ -173,10 +183,24 @@ function benchMembers(n: number, rows: Row[]): void {
           sent.set(id, sent.get(id)! + jsonBytes(msg));
           srv.receive(msg);
         }
+        const beforeUnmask = compareInThread ? srv.snapshot() : null;
         const unmaskStart = now();
-        srv.close();
+        const cpuStart = process.cpuUsage();
+        await srv.closeAsync();
         const serverMs = now() - unmaskStart;
+        // CPU of every thread of the process: less sensitive than wall time to other load on the machine.
+        const cpu = process.cpuUsage(cpuStart);
+        const serverCpuMs = (cpu.user + cpu.system) / 1000;
         const result = srv.result()!;
+        let inThreadMs: number | null = null;
+        let sameBytes = true;
+        if (beforeUnmask) {
+          const single = SecAggServer.restore(beforeUnmask);
+          const start = now();
+          single.close();
+          inThreadMs = now() - start;
+          sameBytes = JSON.stringify(single.snapshot().result) === JSON.stringify(srv.snapshot().result);
+        }
         let checked = 'synthetic vectors: not checked';
         if (result.status === 'failed') {
           failures++;
@@ -190,18 +214,21 @@ function benchMembers(n: number, rows: Row[]): void {
           for (let i = 0; i < m; i++) worst = Math.max(worst, Math.abs(result.weightedSum[i] - ref.weightedSum[i]));
           checked = worst <= result.errorBound * (1 + 1e-9) && result.totalWeight === ref.totalWeight ? 'matches plaintext' : `MISMATCH ${worst}`;
         }
+        if (beforeUnmask) checked += sameBytes ? '; pool = in-thread bytes' : '; POOL AND IN-THREAD DIFFER';
         const plaintextMs = plaintextSum(pool, live.map((id) => Math.min(updates.get(id)!.weight, 1000)), m);
         const clientTimes = sample.map((id) => perMember.get(id)!);
         const row: Row = {
           members: n, params: m, dropout,
           clientMs: round(clientTimes.reduce((a, b) => a + b, 0) / clientTimes.length),
           serverMs: round(serverMs),
+          serverCpuMs: round(serverCpuMs),
+          inThreadMs: inThreadMs === null ? null : round(inThreadMs),
           plaintextMs: round(plaintextMs),
           bytesPerMember: Math.round(sample.reduce((a, id) => a + sent.get(id)!, 0) / sample.length),
           k: config.neighbours, t: config.threshold, checked: failures > 0 ? `${checked} (after ${failures} failed draw${failures > 1 ? 's' : ''})` : checked,
         };
         rows.push(row);
-        console.error(`  dropout ${dropout * 100}%: client ${row.clientMs} ms, unmask ${row.serverMs} ms, plaintext ${row.plaintextMs} ms, ${row.bytesPerMember} B/member (${row.checked})`);
+        console.error(`  dropout ${dropout * 100}%: client ${row.clientMs} ms, unmask ${row.serverMs} ms (CPU ${row.serverCpuMs} ms)${inThreadMs === null ? '' : ` (in-thread ${row.inThreadMs} ms)`}, plaintext ${row.plaintextMs} ms, ${row.bytesPerMember} B/member (${row.checked})`);
         break;
       }
     }
@@ -211,11 +238,18 @@ function benchMembers(n: number, rows: Row[]): void {
 const round = (x: number): number => Math.round(x * 10) / 10;
 
 const rows: Row[] = [];
-for (const n of MEMBERS) benchMembers(n, rows);
-console.log('members  params     dropout  k   t   client ms  unmask ms  plaintext ms  bytes/member  check');
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+console.error(`load average ${load()} on ${availableParallelism()} cores; unmask pool: ${sharedUnmaskPool().size} worker(s) + the main thread`);
+// Spawn the pool's workers before timing, as a running aggregator has them from its first round.
+const warm = sharedUnmaskPool().start(new Uint32Array(1));
+warm.post([]);
+await warm.finish();
+for (const n of MEMBERS) await benchMembers(n, rows);
+console.error(`load average ${load()} at the end`);
+console.log(`members  params     dropout  k   t   client ms  unmask ms  unmask CPU ms${compareInThread ? '  in-thread ms' : ''}  plaintext ms  bytes/member  check`);
 for (const r of rows) {
   console.log(
-    `${String(r.members).padEnd(8)} ${String(r.params).padEnd(10)} ${`${r.dropout * 100}%`.padEnd(8)} ${String(r.k).padEnd(3)} ${String(r.t).padEnd(3)} ${String(r.clientMs).padStart(9)}  ${String(r.serverMs).padStart(9)}  ${String(r.plaintextMs).padStart(12)}  ${String(r.bytesPerMember).padStart(12)}  ${r.checked}`,
+    `${String(r.members).padEnd(8)} ${String(r.params).padEnd(10)} ${`${r.dropout * 100}%`.padEnd(8)} ${String(r.k).padEnd(3)} ${String(r.t).padEnd(3)} ${String(r.clientMs).padStart(9)}  ${String(r.serverMs).padStart(9)}  ${String(r.serverCpuMs).padStart(12)}${compareInThread ? `  ${String(r.inThreadMs).padStart(12)}` : ''}  ${String(r.plaintextMs).padStart(12)}  ${String(r.bytesPerMember).padStart(12)}  ${r.checked}`,
   );
 }
 if (jsonFile) {

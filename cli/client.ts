@@ -105,6 +105,7 @@ function describe(e: MemberEvent | { kind: 'ready'; backend: string; train: numb
     case 'secagg': return `round ${e.round}: secure aggregation: ${e.stage} sent`;
     case 'secagg-refused': return `round ${e.round}: secure aggregation: ${e.stage} refused: ${e.reason}`;
     case 'declined': return `round ${e.round}: declined under this member's policy: ${e.reason}`;
+    case 'member-privacy-spent': return `round ${e.round}: distributed ${e.spend.mechanism} noise (sigma ${Math.sqrt(e.spend.variance).toExponential(2)} steps, sum over >= ${e.spend.members} members): member-level epsilon ${e.spend.epsilon.toFixed(3)} this round, ${e.spend.cumulativeEpsilon.toFixed(3)} in total (delta ${e.spend.delta})`;
     case 'privacy-spent': return `round ${e.round}: DP-SGD (noise ${e.spend.noiseMultiplier.toFixed(3)}, clip ${e.spend.clipNorm}, rate ${e.spend.sampleRate.toFixed(4)}): epsilon ${e.spend.epsilon.toFixed(3)} this round, ${e.spend.cumulativeEpsilon.toFixed(3)} in total (delta ${e.spend.delta})`;
     case 'done': return `federation complete after ${e.rounds} rounds`;
     default: return JSON.stringify(e);
@@ -122,8 +123,8 @@ export async function clientBudget(args: Args): Promise<void> {
   const delta = deltaArg === undefined ? null : Number(deltaArg);
   if (delta !== null && !(delta > 0 && delta < 1)) throw new TesseraError('BAD_REQUEST', '--delta: expected a number in (0, 1)', { field: 'delta' });
   const rows = Object.entries(account.federations).map(([federationId, a]) => {
-    const at = delta ?? a.rounds.at(-1)?.delta ?? 1e-5;
-    return { federationId, delta: at, epsilon: ledger.spent(federationId, at), rounds: a.rounds, declines: a.declines };
+    const at = delta ?? a.rounds.at(-1)?.delta ?? a.memberRounds?.at(-1)?.delta ?? 1e-5;
+    return { federationId, delta: at, epsilon: ledger.spent(federationId, at), rounds: a.rounds, memberEpsilon: ledger.memberSpent(federationId, at), memberRounds: a.memberRounds ?? [], declines: a.declines };
   });
   if (bool(args, 'json', false)) {
     console.log(JSON.stringify({ memberId: identity.memberId, ledger: existsSync(file) ? file : null, federations: rows }, null, 2));
@@ -132,8 +133,10 @@ export async function clientBudget(args: Args): Promise<void> {
   console.log(`member ${identity.name} (${identity.memberId}); ledger ${existsSync(file) ? file : '(none yet)'}`);
   if (rows.length === 0) console.log('  no privacy spent yet');
   for (const r of rows) {
-    console.log(`  federation ${r.federationId}: epsilon ${r.epsilon.toFixed(3)} at delta ${r.delta} over ${r.rounds.length} rounds; ${r.declines.length} declined`);
+    console.log(`  federation ${r.federationId}: record-level epsilon ${r.epsilon.toFixed(3)} at delta ${r.delta} over ${r.rounds.length} rounds; ${r.declines.length} declined`);
     for (const x of r.rounds) console.log(`    round ${x.round}  ${new Date(x.at).toISOString()}  epsilon ${x.epsilon.toFixed(3)} (alone, delta ${x.delta})  noise ${x.noiseMultiplier.toFixed(3)}  clip ${x.clipNorm}  rate ${x.sampleRate.toFixed(4)}  steps ${x.steps}`);
+    if (r.memberRounds.length > 0) console.log(`    member-level (distributed DP): epsilon ${r.memberEpsilon.toFixed(3)} at delta ${r.delta} over ${r.memberRounds.length} rounds`);
+    for (const x of r.memberRounds) console.log(`    round ${x.round}  ${new Date(x.at).toISOString()}  member-level epsilon ${x.epsilon.toFixed(3)} (alone, delta ${x.delta})  ${x.mechanism} sigma ${Math.sqrt(x.variance).toExponential(2)} steps  sum over >= ${x.members} members`);
     for (const x of r.declines) console.log(`    round ${x.round}  ${new Date(x.at).toISOString()}  declined: ${x.reason}`);
   }
 }

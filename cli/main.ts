@@ -6,7 +6,7 @@ import { bool, parseArgs, int, str } from './args.ts';
 import { auditExport, auditPublicKey, auditReport, auditVerify, auditorAdd, auditorRevoke, receiptsVerify } from './audit.ts';
 import { clientBudget, clientEnroll, clientRun } from './client.ts';
 import { runLocalFile } from './local.ts';
-import { federationCreate, invite, listRounds, roundStart, serve } from './operator.ts';
+import { federationCreate, invite, listRounds, memberRevoke, roundStart, serve } from './operator.ts';
 import { simulate } from './simulate.ts';
 
 const USAGE = `tessera: federated learning with secure aggregation and an audit trail
@@ -14,6 +14,7 @@ const USAGE = `tessera: federated learning with secure aggregation and an audit 
   tessera serve [--port 8080] [--host 127.0.0.1] [--data-dir .tessera] [--database-url URL] [--allow-private-urls]
   tessera federation create <config.json> [--url URL] [--token-file FILE]
   tessera invite <federation-id> <member-name>
+  tessera member revoke <federation-id> <member-id-or-name> --reason TEXT
   tessera client enroll --url URL --federation ID --invitation TOKEN [--out member.identity.json]
   tessera client run --dataset SPEC.json (--identity FILE | --url URL --federation ID --invitation TOKEN) [--seed N]
                     [--home-store URL] [--replicas URL,URL] [--delta-via-store] [--poll-ms N] [--events] [--policy POLICY.json]
@@ -58,6 +59,9 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'create') return federationCreate(args);
       break;
     case 'invite': return invite(args);
+    case 'member':
+      if (sub === 'revoke') return memberRevoke(args);
+      break;
     case 'client':
       if (sub === 'enroll') return clientEnroll(args);
       if (sub === 'run') return clientRun(args);

@@ -79,3 +79,17 @@ export async function listRounds(args: Args): Promise<void> {
     console.log(`${String(r.number).padStart(5)}  ${r.status.padEnd(9)}  ${(r.stage ?? '-').padEnd(9)}  ${String(r.committedVersion ?? '-').padStart(5)}  ${acc === null || acc === undefined ? '-' : acc.toFixed(3)}${r.failureReason ? `  (${r.failureReason})` : ''}`);
   }
 }
+
+/** `tessera member revoke <federation-id> <member> --reason TEXT`: the member may be named by id or by name. */
+export async function memberRevoke(args: Args): Promise<void> {
+  const fid = positional(args, 2, 'federation id');
+  const who = positional(args, 3, 'member id or name');
+  const reason = str(args, 'reason', { required: true })!;
+  const t = operatorTransport(args);
+  const { members } = await t.json<{ members: { id: string; name: string; status: string }[] }>('GET', `/v1/federations/${fid}/members`);
+  const member = members.find((m) => m.id === who) ?? members.find((m) => m.name === who);
+  if (!member) throw new TesseraError('NOT_FOUND', `member: no member "${who}" (by id or name) in federation ${fid}`, { field: 'member' });
+  const res = await t.json<{ alreadyRevoked?: boolean; keyId?: string; resealed?: { version: number } | null; droppedFromRound?: number | null }>('POST', `/v1/federations/${fid}/members/${member.id}/revoke`, { body: { reason } });
+  if (res.alreadyRevoked) return console.log(`member "${member.name}" (${member.id}) was already revoked; nothing changed`);
+  console.log(`member "${member.name}" (${member.id}) revoked; content key rotated to ${res.keyId}${res.resealed ? `, model version ${res.resealed.version} resealed and queued for every store` : ''}${res.droppedFromRound ? `; dropped from open round ${res.droppedFromRound}` : ''}`);
+}

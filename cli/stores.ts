@@ -14,7 +14,12 @@ export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): OpenS
   return apiEndpoint || projectId ? { gcs: { apiEndpoint, projectId } } : {};
 }
 
-/** The same endpoints for signing URLs (the key comes from GOOGLE_APPLICATION_CREDENTIALS / the Azure connection string). */
+/**
+ * The same endpoints for signing URLs. The GCS key comes from GOOGLE_APPLICATION_CREDENTIALS;
+ * without a key, TESSERA_GCS_SIGN_AS names the service account to sign as through IAM signBlob
+ * (on GCE / Cloud Run / GKE, the attached one). Azure's key comes from the connection string.
+ */
 export function signedUrlOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SignedUrlOptions {
-  return { gcs: { apiEndpoint: env.TESSERA_GCS_ENDPOINT || undefined, projectId: env.TESSERA_GCS_PROJECT || undefined }, ttlSeconds: Number(env.TESSERA_SIGNED_URL_TTL ?? 900) };
+  const gcs = { apiEndpoint: env.TESSERA_GCS_ENDPOINT || undefined, projectId: env.TESSERA_GCS_PROJECT || undefined, signAs: env.TESSERA_GCS_SIGN_AS || undefined };
+  return { gcs, ttlSeconds: Number(env.TESSERA_SIGNED_URL_TTL ?? 900) };
 }

@@ -2,6 +2,9 @@
  * @module The member's own privacy account: a JSON file next to its identity, written atomically
  * (temporary file + rename), holding per federation the RDP curve it has spent and every round it
  * trained or declined. Computed from what the member itself applied; never from the aggregator's word.
+ * Two units of privacy are kept apart: record-level (DP-SGD, one patient or customer) in `rdp`,
+ * and member-level (distributed noise under secure aggregation, the member's whole data) in
+ * `memberRdp`; each is composed over rounds and converted to epsilon at the delta asked for.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { TesseraError } from '../core/errors.ts';
@@ -23,12 +26,30 @@ export interface RoundSpend {
   epsilon: number;
 }
 
+/** One secure round whose sum carried this member's distributed noise. */
+export interface MemberRoundSpend {
+  round: number;
+  at: number;
+  mechanism: 'discrete-gaussian' | 'skellam';
+  /** Per-member noise variance per coordinate (squared quantization steps) and the sensitivity it covers. */
+  variance: number;
+  l2Sensitivity: number;
+  /** Members whose noise the spend assumes in the sum (the minimum survivors: the worst case). */
+  members: number;
+  delta: number;
+  /** This round alone at `delta`. */
+  epsilon: number;
+}
+
 export interface FederationAccount {
   /** The RDP spent so far, one value per order of `orders`. */
   orders: number[];
   rdp: number[];
   rounds: RoundSpend[];
   declines: { round: number; at: number; reason: string }[];
+  /** Member-level RDP (distributed DP) on the same orders; absent in files written before it existed. */
+  memberRdp?: number[];
+  memberRounds?: MemberRoundSpend[];
 }
 
 export interface BudgetFile {
@@ -96,7 +117,38 @@ export class BudgetLedger {
 
   /** Rounds trained (any federation) since `sinceMs`. */
   roundsSince(sinceMs: number): number {
-    return Object.values(this.data.federations).reduce((n, a) => n + a.rounds.filter((r) => r.at >= sinceMs).length, 0);
+    return Object.values(this.data.federations).reduce((n, a) => {
+      const recent = new Set([...a.rounds, ...(a.memberRounds ?? [])].filter((r) => r.at >= sinceMs).map((r) => r.round));
+      return n + recent.size;
+    }, 0);
+  }
+
+  /** Cumulative member-level epsilon at `delta` in a federation (0 before any distributed-DP round). */
+  memberSpent(federationId: string, delta: number): number {
+    const a = this.account(federationId);
+    return (a.memberRounds ?? []).length === 0 ? 0 : epsilonFromRdp(this.memberCurve(a), delta, a.orders).epsilon;
+  }
+
+  /** Cumulative member-level epsilon at `delta` if a round of RDP `roundRdp` (DEFAULT_ORDERS) were added. */
+  memberProjected(federationId: string, roundRdp: readonly number[], delta: number): number {
+    const a = this.account(federationId);
+    this.checkOrders(a);
+    return epsilonFromRdp(composeRdp(this.memberCurve(a), roundRdp), delta, a.orders).epsilon;
+  }
+
+  /** Adds a round's member-level spend (call before the masked input leaves the member); once per round. */
+  recordMember(federationId: string, spend: MemberRoundSpend, roundRdp: readonly number[]): MemberRoundSpend {
+    const a = this.account(federationId);
+    this.checkOrders(a);
+    const known = (a.memberRounds ?? []).find((r) => r.round === spend.round);
+    if (known) return known;
+    this.data.federations[federationId] = { ...a, memberRdp: composeRdp(this.memberCurve(a), roundRdp), memberRounds: [...(a.memberRounds ?? []), spend] };
+    this.save();
+    return spend;
+  }
+
+  private memberCurve(a: FederationAccount): number[] {
+    return a.memberRdp ?? a.orders.map(() => 0);
   }
 
   /** Adds a round's spend (call before the model trained with it leaves the member). */
@@ -116,10 +168,14 @@ export class BudgetLedger {
   }
 
   private onOrders(a: FederationAccount, plan: DpSgdPlan): number[] {
+    this.checkOrders(a);
+    return plan.roundRdp;
+  }
+
+  private checkOrders(a: FederationAccount): void {
     if (a.orders.length !== DEFAULT_ORDERS.length || a.orders.some((o, i) => o !== DEFAULT_ORDERS[i])) {
       throw new TesseraError('BAD_REQUEST', `budget file ${this.path}: its RDP orders differ from this version's; keep the file and use the version that wrote it`, { field: 'budget' });
     }
-    return plan.roundRdp;
   }
 
   private save(): void {

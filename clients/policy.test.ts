@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { TesseraError } from '../core/errors.ts';
 import { parseFederationConfig } from '../core/federation.ts';
 import { planDpSgd } from '../core/privacy/plan.ts';
+import { DEFAULT_ORDERS } from '../core/privacy/rdp.ts';
 import { BudgetLedger, budgetPathFor } from './budget.ts';
 import { checkRound, loadMemberPolicy, parseMemberPolicy } from './policy.ts';
 
@@ -21,7 +22,7 @@ const fieldOf = (fn: () => unknown): string | undefined => {
 
 describe('parseMemberPolicy', () => {
   it('fills defaults', () => {
-    expect(parseMemberPolicy({})).toEqual({ maxEpsilon: null, delta: null, minCohort: 1, strategies: null, modelKinds: null, maxRoundsPerDay: null });
+    expect(parseMemberPolicy({})).toEqual({ maxEpsilon: null, maxMemberEpsilon: null, delta: null, minCohort: 1, strategies: null, modelKinds: null, maxRoundsPerDay: null });
   });
 
   it.each([
@@ -36,6 +37,8 @@ describe('parseMemberPolicy', () => {
     [{ modelKinds: ['cnn'] }, 'policy.modelKinds[0]'],
     [{ maxRoundsPerDay: 0 }, 'policy.maxRoundsPerDay'],
     [{ maxEpsilom: 1 }, 'policy.maxEpsilom'],
+    [{ maxMemberEpsilon: 0, delta: 1e-5 }, 'policy.maxMemberEpsilon'],
+    [{ maxMemberEpsilon: 4 }, 'policy.delta'],
   ])('names the bad field: %j -> %s', (input, field) => {
     expect(fieldOf(() => parseMemberPolicy(input))).toBe(field);
   });
@@ -91,6 +94,27 @@ describe('checkRound', () => {
 
   it('declines a round without record-level DP when the policy caps epsilon', () => {
     expect(checkRound(parseMemberPolicy({ maxEpsilon: 1, delta: 1e-5 }), facts(BudgetLedger.open(null, 'm'), { plan: null }))).toMatch(/applies no record-level DP/);
+  });
+
+  it('member-level DP: declines once the next round would pass the member-level cap, and rounds without distributed noise', () => {
+    const ledger = BudgetLedger.open(null, 'm');
+    const policy = parseMemberPolicy({ maxMemberEpsilon: 2, delta: 1e-5 });
+    // A Gaussian-like round: RDP(alpha) = alpha / 20 (rho = 0.05).
+    const memberRdp = DEFAULT_ORDERS.map((a) => a / 20);
+    const spend = { at: 1_000_000_000, mechanism: 'discrete-gaussian' as const, variance: 10, l2Sensitivity: 1, members: 3, delta: 1e-5, epsilon: 0 };
+    let admitted = 0;
+    while (checkRound(policy, facts(ledger, { memberRdp })) === null) ledger.recordMember('f1', { ...spend, round: ++admitted }, memberRdp);
+    expect(admitted).toBeGreaterThan(0);
+    expect(ledger.memberSpent('f1', 1e-5)).toBeLessThanOrEqual(2);
+    expect(ledger.memberProjected('f1', memberRdp, 1e-5)).toBeGreaterThan(2);
+    expect(checkRound(policy, facts(ledger, { memberRdp }))).toMatch(/member-level privacy budget: .* above this member's cap of 2/);
+    // Record-level spend is a separate account.
+    expect(ledger.spent('f1', 1e-5)).toBe(0);
+    expect(checkRound(policy, facts(ledger, { memberRdp: null }))).toMatch(/adds no member-level distributed noise/);
+    // Recording the same round twice (a retry) spends once.
+    const before = ledger.memberSpent('f1', 1e-5);
+    ledger.recordMember('f1', { ...spend, round: 1 }, memberRdp);
+    expect(ledger.memberSpent('f1', 1e-5)).toBe(before);
   });
 
   it('caps rounds per rolling day', () => {

@@ -2,8 +2,10 @@
  * @module Member-owned policy: a JSON file at the member saying what rounds it will take part in
  * (largest cumulative epsilon per federation at its own delta, smallest cohort, accepted
  * strategies and model kinds, rounds per day). The runtime checks every round against it before
- * training and declines, with the reason, when it says no. Example:
- * `{"maxEpsilon": 3, "delta": 1e-5, "minCohort": 3, "strategies": ["fedavg"], "modelKinds": ["logistic"], "maxRoundsPerDay": 24}`
+ * training and declines, with the reason, when it says no. `maxEpsilon` caps record-level DP
+ * (DP-SGD), `maxMemberEpsilon` member-level DP (distributed noise under secure aggregation); both
+ * at `delta`. Example:
+ * `{"maxEpsilon": 3, "maxMemberEpsilon": 8, "delta": 1e-5, "minCohort": 3, "strategies": ["fedavg"], "modelKinds": ["logistic"], "maxRoundsPerDay": 24}`
  */
 import { readFileSync } from 'node:fs';
 import { TesseraError } from '../core/errors.ts';
@@ -17,7 +19,9 @@ const MODEL_KINDS = ['logistic', 'mlp'] as const;
 export interface MemberPolicy {
   /** Largest cumulative epsilon per federation, at `delta`; null: no cap. */
   maxEpsilon: number | null;
-  /** The delta `maxEpsilon` is stated at (required with it). */
+  /** Largest cumulative member-level epsilon per federation (distributed DP), at `delta`; null: no cap. */
+  maxMemberEpsilon: number | null;
+  /** The delta `maxEpsilon` and `maxMemberEpsilon` are stated at (required with either). */
   delta: number | null;
   /** Smallest cohort (members still in the round, this one included) it joins. */
   minCohort: number;
@@ -29,7 +33,7 @@ export interface MemberPolicy {
   maxRoundsPerDay: number | null;
 }
 
-const KEYS = ['maxEpsilon', 'delta', 'minCohort', 'strategies', 'modelKinds', 'maxRoundsPerDay'];
+const KEYS = ['maxEpsilon', 'maxMemberEpsilon', 'delta', 'minCohort', 'strategies', 'modelKinds', 'maxRoundsPerDay'];
 
 function bad(field: string, expected: string): never {
   throw new TesseraError('BAD_REQUEST', `policy.${field}: expected ${expected}`, { field: `policy.${field}` });
@@ -53,12 +57,16 @@ export function parseMemberPolicy(input: unknown): MemberPolicy {
   const delta = o.delta ?? null;
   if (delta !== null && !(typeof delta === 'number' && delta > 0 && delta < 1)) bad('delta', 'a number in (0, 1)');
   if (maxEpsilon !== null && delta === null) bad('delta', 'the delta maxEpsilon is stated at, e.g. 1e-5');
+  const maxMemberEpsilon = o.maxMemberEpsilon ?? null;
+  if (maxMemberEpsilon !== null && !(typeof maxMemberEpsilon === 'number' && Number.isFinite(maxMemberEpsilon) && maxMemberEpsilon > 0)) bad('maxMemberEpsilon', 'a positive number or null');
+  if (maxMemberEpsilon !== null && delta === null) bad('delta', 'the delta maxMemberEpsilon is stated at, e.g. 1e-5');
   const minCohort = o.minCohort ?? 1;
   if (!Number.isInteger(minCohort) || (minCohort as number) < 1 || (minCohort as number) > 1_000_000) bad('minCohort', 'an integer in [1, 1000000]');
   const maxRoundsPerDay = o.maxRoundsPerDay ?? null;
   if (maxRoundsPerDay !== null && (!Number.isInteger(maxRoundsPerDay) || (maxRoundsPerDay as number) < 1)) bad('maxRoundsPerDay', 'a positive integer or null');
   return {
     maxEpsilon: maxEpsilon as number | null,
+    maxMemberEpsilon: maxMemberEpsilon as number | null,
     delta: delta as number | null,
     minCohort: minCohort as number,
     strategies: list(o.strategies, 'strategies', STRATEGY_NAMES),
@@ -92,6 +100,8 @@ export interface RoundFacts {
   cohort: number;
   /** This round's DP-SGD cost for this member, or null when it trains without record-level DP. */
   plan: DpSgdPlan | null;
+  /** This round's member-level RDP (DEFAULT_ORDERS) at its minimum survivors, from the noise the member will add; null: none. */
+  memberRdp?: number[] | null;
   ledger: BudgetLedger;
   now: number;
 }
@@ -117,6 +127,15 @@ export function checkRound(policy: MemberPolicy, f: RoundFacts): string | null {
     const after = f.ledger.projected(f.federationId, f.plan, delta);
     if (after > policy.maxEpsilon) {
       return `privacy budget: this round would bring the cumulative epsilon to ${after.toFixed(3)} (delta ${delta}; spent so far ${spent.toFixed(3)}), above this member's cap of ${policy.maxEpsilon}`;
+    }
+  }
+  if (policy.maxMemberEpsilon !== null) {
+    const delta = policy.delta!;
+    if (!f.memberRdp) return `the round adds no member-level distributed noise, and this member's policy caps member-level epsilon at ${policy.maxMemberEpsilon} (delta ${delta})`;
+    const spent = f.ledger.memberSpent(f.federationId, delta);
+    const after = f.ledger.memberProjected(f.federationId, f.memberRdp, delta);
+    if (after > policy.maxMemberEpsilon) {
+      return `member-level privacy budget: this round would bring the cumulative epsilon to ${after.toFixed(3)} (delta ${delta}; spent so far ${spent.toFixed(3)}), above this member's cap of ${policy.maxMemberEpsilon}`;
     }
   }
   return null;

@@ -17,7 +17,8 @@ import type { Tensor } from '../core/tensors.ts';
 import { flatten, subtract, unflatten, layoutOf } from '../core/tensors.ts';
 import type { FetchReport } from '../core/fetch-report.ts';
 import type { DpSgdPlan } from '../core/privacy/plan.ts';
-import type { PrivacySpend } from '../core/privacy/spend.ts';
+import type { MemberPrivacySpend, PrivacySpend } from '../core/privacy/spend.ts';
+import { roundSpend } from '../crypto/ddp-round.ts';
 import { PRIVACY_HEADER } from '../core/privacy/spend.ts';
 import { BudgetLedger } from './budget.ts';
 import type { MemberPolicy } from './policy.ts';
@@ -27,6 +28,8 @@ import { createModelSource, worthReporting } from './model-source.ts';
 import type { Transport } from './transport.ts';
 import type { SecAggEvent, SecAggStateStore } from './secagg-runtime.ts';
 import { createSecureMember, identityFromSecret, memorySecAggStore } from './secagg-runtime.ts';
+import type { UploadVia } from './store-upload.ts';
+import { uploadThroughStore } from './store-upload.ts';
 import { secureOf } from '../core/federation.ts';
 
 /** What a member plugs in: local training and evaluation on its own data. */
@@ -44,11 +47,11 @@ export type MemberEvent =
   | { kind: 'training'; round: number; modelVersion: number }
   | { kind: 'fetched'; round: number; modelVersion: number; source: string | null; attempts: number; report: FetchReport }
   | { kind: 'uploaded'; round: number; hash: string; examples: number; via: 'http' | 'url' }
-  | { kind: 'upload-fallback'; round: number; reason: string }
   | { kind: 'evaluated'; round: number; report: EvaluationReport }
   | { kind: 'round-failed'; round: number; reason: string }
   | { kind: 'declined'; round: number; reason: string }
   | { kind: 'privacy-spent'; round: number; spend: PrivacySpend }
+  | { kind: 'member-privacy-spent'; round: number; spend: MemberPrivacySpend }
   | { kind: 'done'; rounds: number }
   | SecAggEvent;
 
@@ -58,13 +61,17 @@ export interface RunMemberOptions {
   memberId: string;
   model: LocalModel;
   pollMs?: number;
+  /** How long the aggregator may hold a poll while nothing the member acts on changes (long
+   *  polling, ms); 0 polls every pollMs instead. Default 20000. */
+  waitMs?: number;
   onEvent?: (e: MemberEvent) => void;
   signal?: AbortSignal;
   /** Where models come from (default: the aggregator over HTTP). */
   modelSource?: ModelSource;
-  /** Puts the encoded update in the member's own store and returns a time-limited URL the
-   *  aggregator may GET; when it fails the update goes over HTTP instead. */
-  uploadVia?: (body: Uint8Array, ctx: { round: number; hash: string }) => Promise<{ url: string }>;
+  /** Puts the encoded update (or, in secure rounds, the masked-input frame) in the member's own
+   *  store and returns a time-limited URL the aggregator may GET; when that path fails the bytes
+   *  go over HTTP instead (clients/store-upload.ts). */
+  uploadVia?: UploadVia;
   /** The member's own policy, checked before every round it is selected for (clients/policy.ts). */
   policy?: MemberPolicy;
   /** The member's privacy ledger (clients/budget.ts); default: in memory for this run. */
@@ -74,6 +81,8 @@ export interface RunMemberOptions {
   secaggStore?: SecAggStateStore;
   /** Secure rounds: sees each delta before it is masked (tests compare the secure sum with it). */
   onMaskedInput?: (e: { round: number; delta: Float32Array; examples: number }) => void;
+  /** Secure rounds: a seeded source for stochastic rounding (tests that compare two runs exactly). */
+  secaggRandom?: () => number;
 }
 
 /** Downloads a model version and checks it against the hash the announcement named. */
@@ -110,11 +119,28 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
   const decided = new Map<number, string | null>();
   const spends = new Map<number, PrivacySpend>();
   const roundConfigOf = (round: RoundAnnouncement): FederationConfig => (round.privacy !== undefined ? { ...config, privacy: round.privacy } : config);
+  // Member-level DP of a secure round with distributed noise, at its minimum survivors (the worst
+  // case: this member's client refuses to sign a smaller survivor set), from the noise it adds.
+  const memberCostOf = (round: RoundAnnouncement) => {
+    const rc = round.secagg?.config;
+    return rc?.distributedNoise ? roundSpend(rc, rc.distributedNoise.minSurvivors, rc.distributedNoise.delta) : null;
+  };
+  const memberSpends = new Map<number, MemberPrivacySpend>();
+  const memberSpendFor = (round: RoundAnnouncement): MemberPrivacySpend | null => {
+    const cost = memberCostOf(round);
+    const noise = round.secagg?.config.distributedNoise;
+    if (!cost || !noise) return null;
+    const r = ledger.recordMember(federationId, { round: round.round, at: now(), mechanism: cost.mechanism, variance: cost.variance, l2Sensitivity: cost.l2Sensitivity, members: noise.minSurvivors, delta: noise.delta, epsilon: cost.epsilon }, cost.rdp);
+    const spend: MemberPrivacySpend = { mechanism: r.mechanism, epsilon: r.epsilon, cumulativeEpsilon: ledger.memberSpent(federationId, r.delta), delta: r.delta, variance: r.variance, members: r.members, l2Sensitivity: r.l2Sensitivity };
+    memberSpends.set(round.round, spend);
+    emit({ kind: 'member-privacy-spent', round: round.round, spend });
+    return spend;
+  };
   const admit = async (round: RoundAnnouncement): Promise<boolean> => {
     if (!decided.has(round.round)) {
       const roundConfig = roundConfigOf(round);
       const plan = model.privacyPlan?.(roundConfig) ?? null;
-      const reason = opts.policy ? checkRound(opts.policy, { federationId, config: roundConfig, cohort: round.cohort ?? round.progress.of, plan, ledger, now: now() }) : null;
+      const reason = opts.policy ? checkRound(opts.policy, { federationId, config: roundConfig, cohort: round.cohort ?? round.progress.of, plan, memberRdp: memberCostOf(round)?.rdp ?? null, ledger, now: now() }) : null;
       decided.set(round.round, reason);
       if (reason !== null) {
         ledger.recordDecline(federationId, round.round, reason, now());
@@ -150,8 +176,11 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
         settings: secureOf(config),
         emit,
         onMaskedInput: opts.onMaskedInput,
+        uploadVia: opts.uploadVia,
+        random: opts.secaggRandom,
         train: async (round) => {
           spendFor(round);
+          memberSpendFor(round);
           emit({ kind: 'training', round: round.round, modelVersion: round.modelVersion });
           const global = await fetchFor(round.round, round.modelVersion, round.modelHash, round.modelArtifact);
           const roundConfig = roundConfigOf(round);
@@ -160,8 +189,25 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
         },
       })
     : null;
+  // Each poll after the first names the state last handled (ETag), and the aggregator holds it
+  // until that state changes instead of being asked again every pollMs (having acted on a state,
+  // the member waits for the next one too: its own message does not change the tag).
+  const waitMs = opts.waitMs ?? 20_000;
+  let seen: string | null = null;
   while (!opts.signal?.aborted) {
-    const { federation: fed, round } = await transport.json<{ federation: { status: string }; round: RoundAnnouncement | null }>('GET', `${base}/members/${memberId}/round`);
+    let res: Response;
+    try {
+      res = seen
+        ? await transport.send('GET', `${base}/members/${memberId}/round?wait=${waitMs}`, { headers: { 'if-none-match': seen }, signal: opts.signal })
+        : await transport.send('GET', `${base}/members/${memberId}/round`, { signal: opts.signal });
+    } catch (e) {
+      if (opts.signal?.aborted) break;
+      throw e;
+    }
+    if (res.status === 304) continue;
+    const tag = res.headers.get('etag');
+    seen = tag && waitMs > 0 ? tag : null;
+    const { federation: fed, round } = (await res.json()) as { federation: { status: string }; round: RoundAnnouncement | null };
     const declinedNow = round?.status === 'open' && round.memberStatus === 'selected' && !(await admit(round));
     if (!declinedNow && secure && (await secure.step(round))) continue;
     if (!declinedNow && round?.status === 'open' && round.stage === 'fit' && round.memberStatus === 'selected' && !trained.has(round.round)) {
@@ -174,19 +220,14 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
       const delta = unflatten(subtract(flatten(weights), flatten(global)), layoutOf(global));
       const body = encodeWeights(delta);
       const hash = contentHash(body);
+      const at = `${base}/members/${memberId}/rounds/${round.round}`;
       try {
-        let via: 'http' | 'url' = 'http';
-        if (opts.uploadVia) {
-          try {
-            const { url } = await opts.uploadVia(body, { round: round.round, hash });
-            await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update-url`, { body: { url, hash, size: body.length, examples, ...(spend ? { privacy: spend } : {}) } });
-            via = 'url';
-          } catch (e) {
-            if (e instanceof TesseraError && (e.code === 'STALE_STAGE' || e.code === 'CONFLICT')) throw e;
-            emit({ kind: 'upload-fallback', round: round.round, reason: (e as Error).message });
-          }
-        }
-        if (via === 'http') await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/update`, { body, headers: { [EXAMPLES_HEADER]: String(examples), ...(spend ? { [PRIVACY_HEADER]: JSON.stringify(spend) } : {}) } });
+        const via = await uploadThroughStore({
+          body, round: round.round, stage: 'fit', uploadVia: opts.uploadVia,
+          viaUrl: (ref) => transport.send('PUT', `${at}/update-url`, { body: { ...ref, examples, ...(spend ? { privacy: spend } : {}) }, retry: false }),
+          direct: () => transport.send('PUT', `${at}/update`, { body, headers: { [EXAMPLES_HEADER]: String(examples), ...(spend ? { [PRIVACY_HEADER]: JSON.stringify(spend) } : {}) } }),
+          onFallback: (reason) => emit({ kind: 'upload-fallback', round: round.round, reason }),
+        });
         emit({ kind: 'uploaded', round: round.round, hash, examples, via });
       } catch (e) {
         // The stage closed while we trained: we were dropped from this round; wait for the next.
@@ -200,7 +241,8 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
       const report = await model.evaluate(weights, { round: round.round });
       try {
         const unreported = secure ? spends.get(round.round) : undefined;
-        await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/evaluation`, { body: { ...report, ...(unreported ? { privacy: unreported } : {}) } });
+        const memberSpend = secure ? memberSpends.get(round.round) : undefined;
+        await transport.send('PUT', `${base}/members/${memberId}/rounds/${round.round}/evaluation`, { body: { ...report, ...(unreported ? { privacy: unreported } : {}), ...(memberSpend ? { memberPrivacy: memberSpend } : {}) } });
         lastReport = report;
         emit({ kind: 'evaluated', round: round.round, report });
       } catch (e) {
@@ -221,7 +263,7 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
       lastWaiting = key;
       emit({ kind: 'waiting', round: round?.round ?? null, stage: round?.stage ?? null });
     }
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+    if (!seen) await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
   return { rounds: trained.size, lastReport };
 }

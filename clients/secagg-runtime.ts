@@ -11,11 +11,13 @@ import type { SecureConfig } from '../core/federation.ts';
 import type { RoundAnnouncement } from '../core/rounds.ts';
 import { isSecAggStage } from '../core/rounds.ts';
 import { decodeSecAggMessage, encodeSecAggMessage } from '../core/secagg-body.ts';
-import type { SecAggMessage, SecAggStage } from '../core/secagg-wire.ts';
+import type { SecAggMessage, SecAggRoundConfig, SecAggStage } from '../core/secagg-wire.ts';
 import type { IdentityKeyPair } from '../crypto/identity.ts';
 import { fromBase64, toBase64 } from '../crypto/identity.ts';
 import type { ClientSnapshot } from '../crypto/secagg-client.ts';
 import { SecAggClient } from '../crypto/secagg-client.ts';
+import type { UploadFallbackEvent, UploadVia } from './store-upload.ts';
+import { uploadThroughStore } from './store-upload.ts';
 import type { Transport } from './transport.ts';
 
 /** What a member keeps of one secure round: the client's state and, once computed, its masked input as sent. */
@@ -70,8 +72,9 @@ export function identityFromSecret(secretKey: Uint8Array): IdentityKeyPair {
 }
 
 export type SecAggEvent =
-  | { kind: 'secagg'; round: number; stage: SecAggStage }
-  | { kind: 'secagg-refused'; round: number; stage: SecAggStage; reason: string };
+  | { kind: 'secagg'; round: number; stage: SecAggStage; via?: 'http' | 'url' }
+  | { kind: 'secagg-refused'; round: number; stage: SecAggStage; reason: string }
+  | UploadFallbackEvent;
 
 export interface SecureMemberOptions {
   transport: Transport;
@@ -86,6 +89,10 @@ export interface SecureMemberOptions {
   emit: (e: SecAggEvent) => void;
   /** Called before the masked input is sent, with the delta it masks (tests compare the secure result with it). */
   onMaskedInput?: (e: { round: number; delta: Float32Array; examples: number }) => void;
+  /** The member's store path for the masked input (the same option as for plaintext updates); else HTTP only. */
+  uploadVia?: UploadVia;
+  /** Overrides stochastic rounding (tests comparing two runs exactly). */
+  random?: () => number;
 }
 
 interface RoundState {
@@ -112,14 +119,14 @@ export function createSecureMember(opts: SecureMemberOptions) {
     if (known) return known;
     const saved = store.load(federationId, round.round);
     if (saved) {
-      const state: RoundState = { client: SecAggClient.restore(saved.snapshot, opts.identity), training: null, refused: false, maskedInput: saved.maskedInput };
+      const state: RoundState = { client: SecAggClient.restore(saved.snapshot, opts.identity, opts.random), training: null, refused: false, maskedInput: saved.maskedInput };
       rounds.set(round.round, state);
       return state;
     }
     // Only a member that advertised keys this round can take part in its later stages.
     if (round.stage !== 'advertise_keys' || !round.secagg) return null;
     checkSettings(round);
-    const state: RoundState = { client: new SecAggClient({ config: round.secagg.config, memberId, identity: opts.identity }), training: null, refused: false };
+    const state: RoundState = { client: new SecAggClient({ config: round.secagg.config, memberId, identity: opts.identity, random: opts.random }), training: null, refused: false };
     rounds.set(round.round, state);
     return state;
   }
@@ -133,8 +140,17 @@ export function createSecureMember(opts: SecureMemberOptions) {
       c.round !== round.round ? `round ${c.round}` :
       c.quantization.clip !== s.clip ? `clip ${c.quantization.clip} (the federation publishes ${s.clip})` :
       c.maxWeight !== s.maxWeight ? `maxWeight ${c.maxWeight} (the federation publishes ${s.maxWeight})` :
-      s.bits !== null && c.quantization.bits !== s.bits ? `bits ${c.quantization.bits} (the federation publishes ${s.bits})` : null;
+      s.bits !== null && c.quantization.bits !== s.bits ? `bits ${c.quantization.bits} (the federation publishes ${s.bits})` :
+      noiseMismatch(c.distributedNoise, s.distributedNoise ?? null);
     if (wrong) throw new TesseraError('FORBIDDEN', `refused: the round's secure-aggregation configuration names ${wrong}`, { field: 'secagg.config' });
+  }
+
+  /** Distributed noise must be announced exactly as published (the member computes the variance itself: crypto/ddp-round.ts). */
+  function noiseMismatch(announced: SecAggRoundConfig['distributedNoise'], published: SecureConfig['distributedNoise']): string | null {
+    if (!published) return announced ? 'distributed noise the federation does not publish' : null;
+    if (!announced) return `no distributed noise (the federation publishes ${published.mechanism} at epsilon ${published.epsilon})`;
+    const key = (n: { mechanism: string; epsilon: number; delta: number; l2Clip: number; minSurvivors: number }) => JSON.stringify([n.mechanism, n.epsilon, n.delta, n.l2Clip, n.minSurvivors]);
+    return key(announced) !== key(published) ? `distributed noise ${key(announced)} (the federation publishes ${key(published)})` : null;
   }
 
   async function answer(state: RoundState, round: RoundAnnouncement, stage: SecAggStage): Promise<SecAggMessage> {
@@ -188,8 +204,14 @@ export function createSecureMember(opts: SecureMemberOptions) {
       // Kept before it is sent: a restarted member answers the same request with the same bytes.
       store.save(federationId, round.round, { snapshot: state.client.snapshot(), ...(state.maskedInput ? { maskedInput: state.maskedInput } : {}) });
       try {
-        await transport.send('PUT', path(round.round, stage), { body });
-        opts.emit({ kind: 'secagg', round: round.round, stage });
+        // A masked input may travel through the member's own store (as a plaintext update does).
+        const via = await uploadThroughStore({
+          body, round: round.round, stage: 'masked_input', uploadVia: stage === 'masked_input' ? opts.uploadVia : undefined,
+          viaUrl: (ref) => transport.send('PUT', `${path(round.round, stage)}/url`, { body: { ...ref }, retry: false }),
+          direct: () => transport.send('PUT', path(round.round, stage), { body }),
+          onFallback: (reason) => opts.emit({ kind: 'upload-fallback', round: round.round, reason }),
+        });
+        opts.emit({ kind: 'secagg', round: round.round, stage, ...(stage === 'masked_input' ? { via } : {}) });
       } catch (e) {
         // The stage closed meanwhile, or the aggregator dropped us: wait for what comes next.
         if (!(e instanceof TesseraError && (e.code === 'STALE_STAGE' || e.code === 'FORBIDDEN'))) throw e;

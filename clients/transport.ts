@@ -30,6 +30,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Retry on network errors and 5xx (default true). */
   retry?: boolean;
+  /** Aborts the request (a held long poll when the member stops). */
+  signal?: AbortSignal;
 }
 
 export class Transport {
@@ -60,13 +62,20 @@ export class Transport {
             ...this.headersFor(method, path, body),
           },
           body: method === 'GET' || method === 'HEAD' ? undefined : (body as Uint8Array<ArrayBuffer>),
+          ...(opts.signal ? { signal: opts.signal } : {}),
         });
-        if (res.ok) return res;
+        // 304 answers a conditional request (If-None-Match) the caller made: nothing changed.
+        if (res.ok || (res.status === 304 && opts.headers?.['if-none-match'] !== undefined)) return res;
         if (res.status < 500 && res.status !== 429) throw await errorFrom(res);
+        if (attempt >= retries) {
+          // Out of retries: the aggregator's own code (e.g. STORE_UNAVAILABLE) is kept, not hidden behind INTERNAL.
+          const last = await errorFrom(res);
+          throw new TesseraError(last.code, `${method} ${path} failed after ${attempt + 1} attempts: ${last.message}`, { field: last.field, details: last.details });
+        }
         failure = `HTTP ${res.status}`;
         await res.body?.cancel();
       } catch (e) {
-        if (e instanceof TesseraError) throw e;
+        if (e instanceof TesseraError || opts.signal?.aborted) throw e;
         failure = (e as Error).message;
       }
       if (attempt >= retries) throw new TesseraError('INTERNAL', `${method} ${path} failed after ${attempt + 1} attempts: ${failure}`);

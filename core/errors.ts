@@ -18,6 +18,9 @@ export const ErrorCodes = {
   REPLAYED: { status: 401 },
   /** Authenticated, but this principal may not do this (a member acting for another). */
   FORBIDDEN: { status: 403 },
+  /** The member was revoked by the operator: its signed requests are refused from then on (it
+   *  takes part in no later round and cannot read models sealed after the revocation). */
+  MEMBER_REVOKED: { status: 403 },
   /** The federation, round, member or model does not exist. */
   NOT_FOUND: { status: 404 },
   /** The invitation token was already used, expired or revoked. */

@@ -70,28 +70,67 @@ export interface SecureConfig {
   /** Overrides of the neighbour count k and the threshold t (default rule in docs/secure-aggregation.md). */
   neighbours: number | null;
   threshold: number | null;
+  /** Member-level distributed DP: integer noise each member adds after quantization (docs/privacy.md); null: none. */
+  distributedNoise: DistributedNoiseConfig | null;
 }
 
-export const DEFAULT_SECURE: SecureConfig = { enabled: true, clip: 4, bits: null, maxWeight: 10_000, neighbours: null, threshold: null };
+/**
+ * Member-level distributed DP under secure aggregation. Each member's per-coordinate noise
+ * variance is calibrated so that the secure sum over `minSurvivors` members' noise is
+ * (epsilon, delta)-DP for adding or removing one whole member, per round.
+ */
+export interface DistributedNoiseConfig {
+  mechanism: 'discrete-gaussian' | 'skellam';
+  /** Per round, for the sum over `minSurvivors` members (more survivors: smaller epsilon). */
+  epsilon: number;
+  delta: number;
+  /** L2 bound of each member's delta, applied before quantization; at most `secure.clip`, so no coordinate is clipped. */
+  l2Clip: number;
+  /** The fewest members whose noise a released sum contains; members refuse to sign a smaller survivor set. Default: `minMembers`. */
+  minSurvivors: number;
+}
+
+export const DISTRIBUTED_NOISE_MECHANISMS = ['discrete-gaussian', 'skellam'] as const;
+
+export const DEFAULT_SECURE: SecureConfig = { enabled: true, clip: 4, bits: null, maxWeight: 10_000, neighbours: null, threshold: null, distributedNoise: null };
 
 /** The federation's secure settings; configs stored before `secure` existed ran plaintext. */
 export const secureOf = (config: FederationConfig): SecureConfig => config.secure ?? { ...DEFAULT_SECURE, enabled: false };
 
-/** `secure`: an object (or `false`, short for `{ "enabled": false }`); names the first bad field. */
-export function parseSecure(input: unknown, path = 'secure'): SecureConfig {
+/** `secure`: an object (or `false`, short for `{ "enabled": false }`); names the first bad field. `minMembers` is distributedNoise.minSurvivors' default. */
+export function parseSecure(input: unknown, path = 'secure', minMembers = 3): SecureConfig {
   if (input === false) return { ...DEFAULT_SECURE, enabled: false };
   const o = obj(input, path);
   const enabled = o.enabled ?? true;
   if (typeof enabled !== 'boolean') bad(`${path}.enabled`, 'true or false');
   const optionalInt = (key: string, min: number, max: number): number | null => (o[key] === undefined || o[key] === null ? null : int(o, key, path, 0, min, max));
+  const clip = num(o, 'clip', path, DEFAULT_SECURE.clip, 1e-6, 1e6);
+  const distributedNoise = parseDistributedNoise(o.distributedNoise, `${path}.distributedNoise`, clip, minMembers);
+  if (distributedNoise && !enabled) bad(`${path}.distributedNoise`, 'null when secure.enabled is false (the noise is added under secure aggregation)');
   return {
     enabled,
-    clip: num(o, 'clip', path, DEFAULT_SECURE.clip, 1e-6, 1e6),
+    clip,
     bits: optionalInt('bits', 2, 31),
     maxWeight: int(o, 'maxWeight', path, DEFAULT_SECURE.maxWeight, 1, 2 ** 32 - 1),
     neighbours: optionalInt('neighbours', 2, 65_535),
     threshold: optionalInt('threshold', 2, 65_535),
+    distributedNoise,
   };
+}
+
+/** `secure.distributedNoise` (absent or null: none); `clip` is the secure clip it must not exceed. */
+export function parseDistributedNoise(input: unknown, path: string, clip: number, minMembers: number): DistributedNoiseConfig | null {
+  if (input === undefined || input === null) return null;
+  const o = obj(input, path);
+  const mechanism = o.mechanism ?? 'discrete-gaussian';
+  if (!DISTRIBUTED_NOISE_MECHANISMS.includes(mechanism as DistributedNoiseConfig['mechanism'])) bad(`${path}.mechanism`, '"discrete-gaussian" or "skellam"');
+  if (o.epsilon === undefined) bad(`${path}.epsilon`, 'the per-round epsilon of the secure sum, a number in [0.01, 100]');
+  const epsilon = num(o, 'epsilon', path, 0, 0.01, 100);
+  const delta = o.delta;
+  if (typeof delta !== 'number' || !(delta > 0 && delta < 1)) bad(`${path}.delta`, 'a number in (0, 1), e.g. 1e-5 (below 1 / the number of members)');
+  const l2Clip = num(o, 'l2Clip', path, clip, 1e-9, clip);
+  const minSurvivors = int(o, 'minSurvivors', path, Math.max(minMembers, 1), 1, 65_536);
+  return { mechanism: mechanism as DistributedNoiseConfig['mechanism'], epsilon, delta, l2Clip, minSurvivors };
 }
 
 const DEFAULT_STRATEGY: Record<StrategyName, Partial<StrategyConfig>> = {
@@ -179,7 +218,7 @@ export function parseFederationConfig(input: unknown): FederationConfig {
     maxUpdateBytes: int(o, 'maxUpdateBytes', 'federation', 64 * 1024 * 1024, 1024, 2 ** 31 - 1),
     stores: parseStores(o.stores),
     privacy: parsePrivacyConfig(o.privacy),
-    secure: parseSecure(o.secure),
+    secure: parseSecure(o.secure, 'secure', typeof o.minMembers === 'number' ? o.minMembers : 2),
   };
 }
 

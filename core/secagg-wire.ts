@@ -56,6 +56,21 @@ export interface SecAggRoundConfig {
   quantization: { clip: number; bits: number };
   /** Example counts above this are capped; weights are scaled by count / maxWeight. */
   maxWeight: number;
+  /** Member-level distributed DP (crypto/ddp-noise.ts): absent when the federation adds none. */
+  distributedNoise?: DistributedNoiseRound;
+}
+
+/** The distributed noise of one round: the federation's settings and the per-member variance derived from them. */
+export interface DistributedNoiseRound {
+  mechanism: 'discrete-gaussian' | 'skellam';
+  epsilon: number;
+  delta: number;
+  /** L2 bound of each member's delta, in model units. */
+  l2Clip: number;
+  /** The fewest members whose noise a released sum may contain. */
+  minSurvivors: number;
+  /** Per-member noise variance per coordinate, in squared quantization steps. */
+  variance: number;
 }
 
 /** Fields that bind a message to its federation, round, stage and sender. */

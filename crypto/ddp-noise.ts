@@ -7,7 +7,9 @@
  *   (Algorithms 1-3, rational arithmetic on BigInt, no floating point in the acceptance tests),
  *   accounted with Kairouz, Liu, Steinke 2021 (distributed discrete Gaussian, Prop. 14 / Thm. 1);
  * - Skellam Pois(mu/2) - Pois(mu/2), variance mu, accounted with Agarwal, Kairouz, Liu 2021 (Thm 3.5).
- * Noise comes from a CSPRNG by default; `seededNoiseSource` is for tests only.
+ * Noise comes from a CSPRNG by default; the secure-aggregation client uses `keyedNoiseSource` on
+ * a secret seed it keeps (so a retry after a restart sends identical bytes); `seededNoiseSource`
+ * (a public seed) is for tests only. Calibration and headroom: crypto/ddp-round.ts.
  */
 import { randomFillSync } from 'node:crypto';
 import { TesseraError } from '../core/errors.ts';
@@ -31,9 +33,12 @@ export function secureNoiseSource(): NoiseSource {
   };
 }
 
-/** A deterministic stream (libsodium's ChaCha20 DRG, reseeded per 64 KiB block from BLAKE2b(seed, block)); tests only. */
-export function seededNoiseSource(seed: string | number): NoiseSource {
-  const key = sodium.crypto_generichash(32, new TextEncoder().encode(`tessera-ddp-noise:${seed}`), null);
+/**
+ * A stream keyed by a secret 32-byte key: libsodium's ChaCha20 DRG, reseeded per 64 KiB block
+ * from BLAKE2b(key, block). With a secret key it is a CSPRNG, and the same key gives the same
+ * stream (a member recomputes identical noise after a restart).
+ */
+export function keyedNoiseSource(key: Uint8Array): NoiseSource {
   let block = 0, at = 0;
   let words: Uint32Array = new Uint32Array(0);
   return {
@@ -47,6 +52,10 @@ export function seededNoiseSource(seed: string | number): NoiseSource {
     },
   };
 }
+
+/** A deterministic stream from a public seed; tests only. */
+export const seededNoiseSource = (seed: string | number): NoiseSource =>
+  keyedNoiseSource(sodium.crypto_generichash(32, new TextEncoder().encode(`tessera-ddp-noise:${seed}`), null));
 
 /** Uniform BigInt in [0, n), by rejection on the smallest covering bit length. */
 function uniformBelow(n: bigint, src: NoiseSource): bigint {

@@ -12,7 +12,11 @@ import type {
 } from '../core/secagg-wire.ts';
 import { EXTRA_WORD, SECAGG_PROTOCOL, SECAGG_STAGES } from '../core/secagg-wire.ts';
 import { contentHash } from '../core/hash.ts';
+import { sodium } from '../core/sodium.ts';
 import { randomBytes } from 'node:crypto';
+import type { NoiseSource } from './ddp-noise.ts';
+import { addDistributedNoise, keyedNoiseSource } from './ddp-noise.ts';
+import { memberSensitivity } from './ddp-round.ts';
 import { open, seal } from './envelope.ts';
 import type { IdentityKeyPair } from './identity.ts';
 import { toBase64 } from './identity.ts';
@@ -59,15 +63,21 @@ export class SecAggClient {
   private readonly ctx: RoundContext;
   private readonly identity: IdentityKeyPair;
   private readonly random?: () => number;
+  private readonly noise?: NoiseSource;
   private s: ClientSnapshot;
   private maskedCache: SecAggMessage | null = null;
 
-  /** Starts a round: fresh X25519 key pairs, self-mask seed and rounding seed. `random` overrides stochastic rounding (tests). */
-  constructor(opts: { config: SecAggRoundConfig; memberId: string; identity: IdentityKeyPair; random?: () => number }, restored?: ClientSnapshot) {
+  /**
+   * Starts a round: fresh X25519 key pairs, self-mask seed and rounding seed. `random` overrides
+   * stochastic rounding and `noise` the distributed-DP noise source (tests; by default both come
+   * from the kept rounding seed, so a retry after a restart sends identical bytes).
+   */
+  constructor(opts: { config: SecAggRoundConfig; memberId: string; identity: IdentityKeyPair; random?: () => number; noise?: NoiseSource }, restored?: ClientSnapshot) {
     this.ctx = roundContext(opts.config);
     if (!this.ctx.indexOf.has(opts.memberId)) fail('FORBIDDEN', `member ${opts.memberId} is not in round ${opts.config.round}'s cohort`, 'memberId');
     this.identity = opts.identity;
     this.random = opts.random;
+    this.noise = opts.noise;
     if (restored) {
       this.s = restored;
       return;
@@ -95,8 +105,8 @@ export class SecAggClient {
   }
 
   /** Rebuilds a client from its snapshot (after a member process restart). */
-  static restore(snapshot: ClientSnapshot, identity: IdentityKeyPair, random?: () => number): SecAggClient {
-    return new SecAggClient({ config: snapshot.config, memberId: snapshot.memberId, identity, random }, structuredClone(snapshot));
+  static restore(snapshot: ClientSnapshot, identity: IdentityKeyPair, random?: () => number, noise?: NoiseSource): SecAggClient {
+    return new SecAggClient({ config: snapshot.config, memberId: snapshot.memberId, identity, random, noise }, structuredClone(snapshot));
   }
 
   /** A JSON-safe copy of the state. */
@@ -216,6 +226,9 @@ export class SecAggClient {
    * Stage 3: opens the shares addressed to this member, then sends
    * y = quantize(clip(delta) * weight / maxWeight) || weight || clipped  +  PRG(b)  +  sum over
    * neighbours v that exchanged shares both ways of +-PRG(KDF(X25519(s_sk, s_pk_v)))  (mod 2^32).
+   * With distributed noise: delta is clipped to L2 norm l2Clip, every member weighs maxWeight (an
+   * example count would be released un-noised), rounding is repeated until the vector's norm is
+   * within the sensitivity bound, and integer noise is added before masking.
    */
   maskedInput(request: MaskedInputRequest, update: MemberUpdate): MaskedInputMessage {
     checkBinding(request, this.ctx.config, 'masked_input');
@@ -228,16 +241,23 @@ export class SecAggClient {
       if (edges.length < this.ctx.t) {
         fail('ROUND_STATE', `member ${this.s.memberId}: only ${edges.length} neighbours exchanged shares; ${this.ctx.t} needed to hide its input`, 'shares');
       }
-      const weight = Math.min(update.weight, maxWeight);
+      const dp = this.ctx.config.distributedNoise;
+      const weight = dp ? maxWeight : Math.min(update.weight, maxWeight);
       const vector = new Uint32Array(this.ctx.words);
-      let random = this.random;
-      if (!random) {
+      const roundingFor = (attempt: number): (() => number) => {
+        if (this.random) return this.random;
         // Rounding noise from a kept seed, so a retry after a restart produces identical bytes.
-        const noise = expandWords(this.secret('roundingSeed'), params);
+        const noise = expandWords(attempt === 0 ? this.secret('roundingSeed') : this.derivedSeed(`rounding/${attempt}`), params);
         let i = 0;
-        random = () => noise[i++] / 4294967296;
+        return () => noise[i++] / 4294967296;
+      };
+      let clipped: number;
+      if (!dp) {
+        clipped = quantize(update.delta, quantization, { scale: weight / maxWeight, random: roundingFor(0), out: vector }).clipped;
+      } else {
+        clipped = this.quantizeWithinBound(update.delta, dp.l2Clip, roundingFor, vector);
+        addDistributedNoise(vector.subarray(0, params), dp, this.noise ?? keyedNoiseSource(this.derivedSeed('distributed-noise')));
       }
-      const { clipped } = quantize(update.delta, quantization, { scale: weight / maxWeight, random, out: vector });
       vector[params + EXTRA_WORD.weightLow] = weight & 0xffff;
       vector[params + EXTRA_WORD.weightHigh] = weight >>> 16;
       vector[params + EXTRA_WORD.clippedLow] = clipped & 0xffff;
@@ -256,6 +276,34 @@ export class SecAggClient {
         vector: bytes,
       }, this.identity.secretKey);
     });
+  }
+
+  /** A 32-byte seed derived from the kept rounding seed for one purpose. */
+  private derivedSeed(label: string): Uint8Array {
+    return sodium.crypto_generichash(32, new TextEncoder().encode(`tessera/secagg/${label}`), this.secret('roundingSeed'));
+  }
+
+  /**
+   * Clips delta to L2 norm l2Clip and quantizes it with randomized rounding, again with fresh
+   * randomness until the integer vector's norm is within the sensitivity bound (conditional
+   * rounding, Kairouz et al. 2021), so the bound the accountant uses always holds.
+   */
+  private quantizeWithinBound(delta: ArrayLike<number>, l2Clip: number, roundingFor: (attempt: number) => () => number, out: Uint32Array): number {
+    const { params, quantization } = this.ctx.config;
+    let norm = 0;
+    for (let i = 0; i < params; i++) norm += delta[i] * delta[i];
+    norm = Math.sqrt(norm);
+    const factor = norm > l2Clip ? l2Clip / norm : 1;
+    const clippedDelta = new Float64Array(params);
+    for (let i = 0; i < params; i++) clippedDelta[i] = delta[i] * factor;
+    const bound = memberSensitivity(l2Clip, quantization, params);
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const { clipped } = quantize(clippedDelta, quantization, { random: roundingFor(attempt), out });
+      let sq = 0;
+      for (let i = 0; i < params; i++) sq += (out[i] | 0) ** 2;
+      if (Math.sqrt(sq) <= bound) return clipped;
+    }
+    return fail('ROUND_STATE', `member ${this.s.memberId}: randomized rounding kept exceeding the L2 bound ${bound.toFixed(1)} steps`, 'delta');
   }
 
   /**
@@ -303,6 +351,10 @@ export class SecAggClient {
       if (!survivors.includes(this.s.memberId)) fail('BAD_REQUEST', `survivors: this member (${this.s.memberId}) sent a masked input but is not listed`, 'survivors');
       if (survivors.some((id) => !this.ctx.indexOf.has(id))) fail('BAD_REQUEST', 'survivors: lists a member outside the cohort', 'survivors');
       if (survivors.length < this.ctx.t) fail('ROUND_STATE', `only ${survivors.length} survivors; at least ${this.ctx.t} needed before revealing anything`, 'survivors');
+      const minSurvivors = this.ctx.config.distributedNoise?.minSurvivors ?? 0;
+      if (survivors.length < minSurvivors) {
+        fail('ROUND_STATE', `only ${survivors.length} survivors; the distributed noise is calibrated for a sum over at least ${minSurvivors} members, and fewer would weaken the privacy guarantee`, 'survivors');
+      }
       this.s.signedSurvivors = survivors;
       return signMessage<ConsistencyMessage>({ ...this.binding('consistency'), survivors }, this.identity.secretKey);
     });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateIdentity, toBase64 } from './identity.ts';
-import { checkRoundConfig, createRoundConfig, defaultGraphSeed, roundContext } from './secagg-config.ts';
+import { checkRoundConfig, createRoundConfig, defaultGraphSeed, roundContext, roundGuarantees } from './secagg-config.ts';
+import { createLocalCohort, plaintextWeightedSum, runLocalRound } from './secagg-local.ts';
 
 const members = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `member-${String(i).padStart(3, '0')}`, identityKey: toBase64(generateIdentity().publicKey) }));
 
@@ -35,5 +36,48 @@ describe('round configuration', () => {
     expect(() => checkRoundConfig({ ...good, graphSeed: 'xyz' })).toThrow(/graphSeed/);
     expect(() => checkRoundConfig({ ...good, maxWeight: 0 })).toThrow(/maxWeight/);
     expect(() => checkRoundConfig({ ...good, members: [{ ...good.members[0], identityKey: 'nope' }, ...good.members.slice(1)] })).toThrow(/identityKey/);
+  });
+
+  it('states what each small cohort tolerates (k - t dropouts), as documented', () => {
+    const rows = [3, 4, 5, 6, 7, 8, 64, 100, 500].map((n) => {
+      const { neighbours: k, threshold: t } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1 });
+      return [n, k, t, roundGuarantees(k, t)];
+    });
+    expect(rows).toEqual([
+      [3, 2, 2, { dropouts: 0, colludingMembers: 1, colludingWithActiveAggregator: 1 }],
+      [4, 3, 2, { dropouts: 1, colludingMembers: 1, colludingWithActiveAggregator: 0 }],
+      [5, 4, 3, { dropouts: 1, colludingMembers: 2, colludingWithActiveAggregator: 1 }],
+      [6, 5, 3, { dropouts: 2, colludingMembers: 2, colludingWithActiveAggregator: 0 }],
+      [7, 6, 4, { dropouts: 2, colludingMembers: 3, colludingWithActiveAggregator: 1 }],
+      [8, 7, 4, { dropouts: 3, colludingMembers: 3, colludingWithActiveAggregator: 0 }],
+      [64, 63, 32, { dropouts: 31, colludingMembers: 31, colludingWithActiveAggregator: 0 }],
+      [100, 28, 15, { dropouts: 13, colludingMembers: 14, colludingWithActiveAggregator: 1 }],
+      [500, 36, 19, { dropouts: 17, colludingMembers: 18, colludingWithActiveAggregator: 1 }],
+    ]);
+  });
+
+  it('4 members survive one dropout after share_keys; a second one fails the round with the reason', () => {
+    const cohort = createLocalCohort({ members: 4, params: 300, seed: 4 });
+    expect(roundGuarantees(cohort.config.neighbours, cohort.config.threshold).dropouts).toBe(1);
+    const one = runLocalRound({ ...cohort, dropAfter: { share_keys: ['m2'] } });
+    expect(one.result.status).toBe('completed');
+    if (one.result.status === 'completed') {
+      expect([one.result.survivors, one.result.dropped]).toEqual([['m0', 'm1', 'm3'], ['m2']]);
+      expect(one.result.totalWeight).toBe(plaintextWeightedSum(cohort.config, ['m0', 'm1', 'm3'].map((id) => cohort.updates.get(id)!)).totalWeight);
+    }
+    const two = runLocalRound({ ...cohort, dropAfter: { share_keys: ['m1', 'm2'] } });
+    expect(two.result).toEqual({ status: 'failed', reason: 'cannot unmask: member m0: 1 of 2 needed shares; member m3: 1 of 2 needed shares' });
+  });
+
+  it('3 members tolerate no dropout: one after share_keys fails the round with the reason, never a wrong sum', () => {
+    const cohort = createLocalCohort({ members: 3, params: 300, seed: 3 });
+    expect([cohort.config.neighbours, cohort.config.threshold]).toEqual([2, 2]);
+    expect(runLocalRound(cohort).result.status).toBe('completed');
+    const one = runLocalRound({ ...cohort, dropAfter: { share_keys: ['m1'] } });
+    expect(one.result).toEqual({ status: 'failed', reason: 'cannot unmask: member m0: 1 of 2 needed shares; member m2: 1 of 2 needed shares' });
+    // Lost earlier (after advertising, before sharing): the other two refuse to mask with a single neighbour.
+    const early = runLocalRound({ ...cohort, dropAfter: { advertise_keys: ['m1'] } });
+    expect(early.result).toEqual({ status: 'failed', reason: 'masked_input: only 0 members completed it; at least t = 2 needed' });
+    expect(early.refusals.get('m0')).toMatch(/only 1 neighbours exchanged shares; 2 needed/);
   });
 });

@@ -11,6 +11,7 @@ import { SECAGG_EXTRA_WORDS, SECAGG_PROTOCOL } from '../core/secagg-wire.ts';
 import { fromBase64 } from './identity.ts';
 import { chooseGraphParameters, neighbourGraph } from './neighbours.ts';
 import { checkHeadroom, maxBitsFor } from './quantization.ts';
+import { checkRoundNoise } from './ddp-round.ts';
 
 /** The most members a round may have: the 16-bit digits of weight and clipped count must not wrap. */
 export const MAX_SECAGG_MEMBERS = 65_536;
@@ -82,6 +83,30 @@ export function checkRoundConfig(config: SecAggRoundConfig): void {
   if (!Number.isInteger(config.params) || config.params < 1 || config.params > 2 ** 28) bad('params', 'expected an integer in [1, 2^28]');
   if (!Number.isInteger(config.maxWeight) || config.maxWeight < 1 || config.maxWeight > MAX_WEIGHT_CAP) bad('maxWeight', `expected an integer in [1, ${MAX_WEIGHT_CAP}]`);
   checkHeadroom(n, config.quantization);
+  // With distributed DP: the noise's tail must fit too, and the variance must be what the settings give.
+  checkRoundNoise(config);
+}
+
+/** What a round's k and t guarantee; docs/secure-aggregation.md derives each bound. */
+export interface RoundGuarantees {
+  /**
+   * Members that may vanish after share_keys, wherever they sit in the graph, with the round
+   * still completing: k - t (a survivor's self-mask seed is held by its k neighbours only, and
+   * t of them must be alive to reveal it). Zero for 3 members (k = t = 2).
+   */
+  dropouts: number;
+  /** Colluding members an honest-but-curious aggregator may add without learning a member's input: t - 1. */
+  colludingMembers: number;
+  /**
+   * Colluding neighbours an active aggregator (one that tells holders different survivor lists)
+   * may add: the largest c with 2t > k + c, i.e. 2t - k - 1 (0 for odd k at the default t).
+   */
+  colludingWithActiveAggregator: number;
+}
+
+/** The guarantees of a k/t choice (both halves use the same rule). */
+export function roundGuarantees(k: number, t: number): RoundGuarantees {
+  return { dropouts: Math.max(0, k - t), colludingMembers: t - 1, colludingWithActiveAggregator: Math.max(0, 2 * t - k - 1) };
 }
 
 /** Everything derived from a configuration that both halves of the protocol use. */
@@ -103,7 +128,22 @@ export interface RoundContext {
 }
 
 /** Checks a configuration and derives its context (the neighbour graph included). */
+// Contexts derived in this process, by the config's content: members sharing a process (a
+// simulation, a host running several) derive the graph and decode the cohort's keys once, not
+// once each (O(members) work and memory per member). Contexts are never mutated.
+const derived = new Map<string, RoundContext>();
+
 export function roundContext(config: SecAggRoundConfig): RoundContext {
+  const key = sodium.to_hex(sodium.crypto_generichash(32, JSON.stringify(config), null));
+  const known = derived.get(key);
+  if (known) return known;
+  const ctx = deriveRoundContext(config);
+  derived.set(key, ctx);
+  if (derived.size > 8) derived.delete(derived.keys().next().value!);
+  return ctx;
+}
+
+function deriveRoundContext(config: SecAggRoundConfig): RoundContext {
   checkRoundConfig(config);
   const ids = config.members.map((m) => m.id);
   const graph = neighbourGraph(ids.length, config.neighbours, sodium.from_hex(config.graphSeed));

@@ -8,6 +8,7 @@ import { TesseraError } from '../core/errors.ts';
 import type { SecAggMessage, SecAggRoundConfig, SecAggStage } from '../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../core/secagg-wire.ts';
 import { createRng } from '../core/random.ts';
+import type { NoiseSource } from './ddp-noise.ts';
 import type { IdentityKeyPair } from './identity.ts';
 import { generateIdentity, toBase64 } from './identity.ts';
 import type { RoundConfigInput } from './secagg-config.ts';
@@ -29,6 +30,8 @@ export interface LocalRoundOptions {
   onMessage?: (message: SecAggMessage) => void;
   /** Stochastic-rounding source per member (tests); default: the client's own seed. */
   random?: (memberId: string) => () => number;
+  /** Distributed-DP noise source per member (tests); default: the client's own seed. */
+  noise?: (memberId: string) => NoiseSource;
 }
 
 export interface LocalRoundOutcome {
@@ -42,7 +45,7 @@ export interface LocalRoundOutcome {
 /** Drives every stage to the end (or to the failure) and returns the outcome. */
 export function runLocalRound(opts: LocalRoundOptions): LocalRoundOutcome {
   const ids = opts.config.members.map((m) => m.id);
-  const clients = new Map(ids.map((id) => [id, new SecAggClient({ config: opts.config, memberId: id, identity: opts.identities.get(id)!, random: opts.random?.(id) })]));
+  const clients = new Map(ids.map((id) => [id, new SecAggClient({ config: opts.config, memberId: id, identity: opts.identities.get(id)!, random: opts.random?.(id), noise: opts.noise?.(id) })]));
   const active = new Set(ids);
   const refusals = new Map<string, string>();
   let server = new SecAggServer(opts.config);

@@ -3,6 +3,8 @@
  * stage's signed messages (idempotently), closes stages when the caller says so (deadline or
  * everyone in), tells each member what its next stage needs, and at the end reconstructs the
  * secrets it is entitled to, removes the masks and yields only the sum. No I/O, no clock.
+ * Removing the masks is most of the work; `closeAsync` spreads it over worker threads
+ * (crypto/unmask-pool.ts) with the same result as the synchronous `close`.
  *
  * Persistence: `snapshot()` is JSON-safe (the running sum of masked vectors travels as base64, so
  * memory and snapshot grow with the model, not with members x model); `SecAggServer.restore`
@@ -18,13 +20,14 @@ import type {
 import { EXTRA_WORD, SECAGG_PROTOCOL, SECAGG_STAGES } from '../core/secagg-wire.ts';
 import { toBase64 } from './identity.ts';
 import { agreementPublicKey, deriveSharedKey } from './key-agreement.ts';
-import { applyPrgInto, subtractPrgInto } from './prg.ts';
 import { quantizationStep } from './quantization.ts';
 import type { RoundContext } from './secagg-config.ts';
 import { pairwiseSign, roundContext, selfMaskCommitment } from './secagg-config.ts';
 import { bytesToVector, checkBinding, decodeBase64, messageFingerprint, vectorToBytes, verifyMessage } from './secagg-messages.ts';
 import type { Share } from './shamir.ts';
 import { decodeShare, reconstruct } from './shamir.ts';
+import type { MaskJob, UnmaskOptions } from './unmask-pool.ts';
+import { applyMasks, choosePool } from './unmask-pool.ts';
 
 /** The outcome of a round: only sums, never a member's vector. */
 export type SecAggResult =
@@ -43,6 +46,20 @@ export type SecAggResult =
       errorBound: number;
     }
   | { status: 'failed'; reason: string };
+
+/** What unmasking needs once the secrets are reconstructed. */
+interface UnmaskPlan {
+  acc: Uint32Array;
+  survivors: string[];
+  dropped: string[];
+  /** Reconstructs the survivors' self-mask seeds, handing them to `emit` in batches; false when the round failed. */
+  selfMasks: (emit: (jobs: MaskJob[]) => void, batch?: number) => boolean;
+  /** Reconstructs the dropped members' mask keys and derives the pairwise seeds; null when the round failed. */
+  pairwiseMasks: () => MaskJob[] | null;
+}
+
+/** Self masks handed to the workers at a time, so they start before every seed is reconstructed. */
+const SELF_MASK_BATCH = 64;
 
 /** The JSON-safe state of a round. */
 export interface ServerSnapshot {
@@ -97,6 +114,8 @@ export class SecAggServer {
 
   /** A JSON-safe copy of the whole state. */
   snapshot(): ServerSnapshot {
+    // Mid-unmask the running sum is half unmasked: no snapshot of that.
+    this.notBusy();
     const copy = structuredClone(this.s);
     copy.accumulator = this.accumulator ? toBase64(vectorToBytes(this.accumulator)) : null;
     return copy;
@@ -126,6 +145,7 @@ export class SecAggServer {
    * FORBIDDEN for a member not entitled to this stage, BAD_REQUEST for malformed content.
    */
   receive(message: SecAggMessage): 'accepted' | 'duplicate' {
+    this.notBusy();
     const stage = this.current();
     checkBinding(message, this.ctx.config, stage);
     const member = message.memberId;
@@ -212,18 +232,94 @@ export class SecAggServer {
     }
   }
 
-  /** Closes the open stage; the round fails when fewer than t members completed it. Returns the new stage. */
+  /**
+   * Closes the open stage; the round fails when fewer than t members completed it. Returns the
+   * new stage. Closing unmask removes every mask in this thread; `closeAsync` spreads that work
+   * over worker threads.
+   */
   close(): SecAggStage | 'done' | 'failed' {
+    this.notBusy();
+    const stage = this.closeStage();
+    if (stage !== null) return stage;
+    const plan = this.planUnmask();
+    if (!plan) return this.s.stage;
+    // Every seed before any mask: a failure leaves the sum untouched.
+    const selfMasks: MaskJob[] = [];
+    if (!plan.selfMasks((jobs) => selfMasks.push(...jobs))) return this.s.stage;
+    const pairwise = plan.pairwiseMasks();
+    if (!pairwise) return this.s.stage;
+    applyMasks(plan.acc, selfMasks);
+    applyMasks(plan.acc, pairwise);
+    this.unmaskPath = 'in-thread';
+    this.complete(plan);
+    return this.s.stage;
+  }
+
+  /**
+   * Like close(), but at unmask the mask expansions run on a worker pool when the work is large
+   * enough (the shared pool by default; see crypto/unmask-pool.ts), with the same result byte for
+   * byte. The server refuses other calls until it resolves.
+   */
+  async closeAsync(opts: UnmaskOptions = {}): Promise<SecAggStage | 'done' | 'failed'> {
+    this.notBusy();
+    const pool = this.s.stage === 'unmask' ? choosePool(this.unmaskJobCount(), this.ctx.words, opts) : null;
+    if (!pool) return this.close();
+    const stage = this.closeStage();
+    if (stage !== null) return stage;
+    const plan = this.planUnmask();
+    if (!plan) return this.s.stage;
+    this.busy = true;
+    try {
+      // Workers start on the first self masks while this thread reconstructs the next ones and
+      // then derives the pairwise seeds (one key agreement each).
+      const task = pool.start(plan.acc);
+      let ok = false;
+      try {
+        ok = plan.selfMasks((jobs) => task.post(jobs), SELF_MASK_BATCH);
+        const pairwise = ok ? plan.pairwiseMasks() : null;
+        ok = pairwise !== null;
+        if (pairwise) task.post(pairwise);
+      } finally {
+        if (!ok) await task.cancel();
+      }
+      if (!ok) return this.s.stage;
+      await task.finish();
+    } finally {
+      this.busy = false;
+    }
+    this.unmaskPath = 'workers';
+    this.complete(plan);
+    return this.s.stage;
+  }
+
+  /** Masks the open unmask stage would remove: one per survivor, one per surviving neighbour of each dropped member. */
+  private unmaskJobCount(): number {
+    const survivors = new Set(this.members('masked_input'));
+    const shared = this.s.messages.share_keys as Record<string, ShareKeysMessage>;
+    let count = survivors.size;
+    for (const u of this.members('share_keys')) {
+      if (!survivors.has(u)) count += shared[u].shares.filter((x) => survivors.has(x.to)).length;
+    }
+    return count;
+  }
+
+  /** How the last unmask in this process removed the masks (not persisted; for tests and benchmarks). */
+  unmaskPath: 'in-thread' | 'workers' | null = null;
+  private busy = false;
+
+  private notBusy(): void {
+    if (this.busy) throw new TesseraError('ROUND_STATE', `round ${this.ctx.config.round}: unmasking is in progress`, { field: 'stage' });
+  }
+
+  /** Fixes the completed set of the open stage and moves on; returns null when unmasking must run. */
+  private closeStage(): SecAggStage | 'done' | 'failed' | null {
     const stage = this.current();
     const done = Object.keys(this.s.messages[stage]).sort();
     this.s.completed[stage] = done;
     if (done.length < this.ctx.t) {
       return this.failWith(`${stage}: only ${done.length} members completed it; at least t = ${this.ctx.t} needed`);
     }
-    if (stage === 'unmask') {
-      this.finish();
-      return this.s.stage;
-    }
+    if (stage === 'unmask') return null;
     this.s.stage = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) + 1];
     return this.s.stage;
   }
@@ -279,8 +375,13 @@ export class SecAggServer {
     return { status: 'completed', weightedSum, totalWeight: r.totalWeight, clipped: r.clipped, survivors: r.survivors, dropped: r.dropped, errorBound: r.errorBound };
   }
 
-  /** Reconstructs the needed secrets, removes every mask and stores the dequantized sum. */
-  private finish(): void {
+  /**
+   * Decodes the revealed shares and checks that every needed secret has t of them; the returned
+   * plan then reconstructs the survivors' self-mask seeds and the dropped members' keys (each
+   * checked against its commitment or public key) and derives the pairwise seeds. Null, or a
+   * false/null step, when the round failed.
+   */
+  private planUnmask(): UnmaskPlan | null {
     const ctx = this.ctx;
     const survivors = this.s.completed.masked_input!;
     const survivorSet = new Set(survivors);
@@ -307,29 +408,45 @@ export class SecAggServer {
     }
     if (shortfalls.length > 0) {
       this.failWith(`cannot unmask: ${shortfalls.join('; ')}`);
-      return;
+      return null;
     }
 
-    const acc = this.accumulator!;
-    for (const u of survivors) {
-      const commitment = shared[u].selfMaskCommitment;
-      const seed = this.reconstructChecked(u, revealed.get(u)!, (s) => selfMaskCommitment(ctx, u, s) === commitment);
-      if (!seed) return;
-      subtractPrgInto(acc, seed);
-    }
-    for (const u of droppedNeeded) {
-      const maskKey = decodeBase64(adverts[u].maskKey, 'maskKey', 32);
-      const secret = this.reconstructChecked(u, revealed.get(u)!, (s) => sodiumEqual(agreementPublicKey(s), maskKey));
-      if (!secret) return;
-      for (const v of survivors) {
-        if (!edge(u, v)) continue;
-        const seed = deriveSharedKey({ secretKey: secret, publicKey: maskKey }, decodeBase64(adverts[v].maskKey, 'maskKey', 32), 'pairwiseMask', ctx.binding);
-        // Survivor v added sign(v, u) * PRG(seed); take it away.
-        applyPrgInto(acc, seed, pairwiseSign(ctx, v, u) === 1 ? -1 : 1);
+    const selfMasks = (emit: (jobs: MaskJob[]) => void, batch = Infinity): boolean => {
+      let jobs: MaskJob[] = [];
+      for (const u of survivors) {
+        const commitment = shared[u].selfMaskCommitment;
+        const seed = this.reconstructChecked(u, revealed.get(u)!, (s) => selfMaskCommitment(ctx, u, s) === commitment);
+        if (!seed) return false;
+        jobs.push({ seed, sign: -1 });
+        if (jobs.length >= batch) {
+          emit(jobs);
+          jobs = [];
+        }
       }
-    }
+      if (jobs.length > 0) emit(jobs);
+      return true;
+    };
+    const pairwiseMasks = (): MaskJob[] | null => {
+      const jobs: MaskJob[] = [];
+      for (const u of droppedNeeded) {
+        const maskKey = decodeBase64(adverts[u].maskKey, 'maskKey', 32);
+        const secret = this.reconstructChecked(u, revealed.get(u)!, (s) => sodiumEqual(agreementPublicKey(s), maskKey));
+        if (!secret) return null;
+        for (const v of survivors) {
+          if (!edge(u, v)) continue;
+          const seed = deriveSharedKey({ secretKey: secret, publicKey: maskKey }, decodeBase64(adverts[v].maskKey, 'maskKey', 32), 'pairwiseMask', ctx.binding);
+          // Survivor v added sign(v, u) * PRG(seed); take it away.
+          jobs.push({ seed, sign: pairwiseSign(ctx, v, u) === 1 ? -1 : 1 });
+        }
+      }
+      return jobs;
+    };
+    return { acc: this.accumulator!, survivors, dropped, selfMasks, pairwiseMasks };
+  }
 
-    const { params, quantization, maxWeight } = ctx.config;
+  /** Dequantizes the unmasked sum and stores the result. */
+  private complete({ acc, survivors, dropped }: UnmaskPlan): void {
+    const { params, quantization, maxWeight } = this.ctx.config;
     const scale = quantizationStep(quantization) * maxWeight;
     const weightedSum = new Float64Array(params);
     for (let i = 0; i < params; i++) weightedSum[i] = (acc[i] | 0) * scale;

@@ -225,8 +225,14 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
   }
   const skew = (i: number) => spec.skewMs?.(i) ?? 0;
 
+  // The round list, not the round's detail: the detail reads every participant and ledger entry,
+  // which the operator loop would do several times a second with thousands of members.
   async function roundRow(r: number) {
-    return (await operator.json<{ round: { status: 'open' | 'committed' | 'failed'; stage: string | null; stageDeadline: number | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`)).round;
+    type Row = { number: number; status: 'open' | 'committed' | 'failed'; stage: string | null; stageDeadline: number | null; failureReason: string | null };
+    const { rounds } = await operator.json<{ rounds: Row[] }>('GET', `/v1/federations/${f.id}/rounds`);
+    const round = rounds.find((x) => x.number === r);
+    if (!round) throw new Error(`simulation: round ${r} is not in the federation's round list`);
+    return round;
   }
 
   // Stores: each member's home store (its cloud's, possibly faulty), the other cloud's as a replica.

@@ -38,6 +38,9 @@ const BASE = 'http://in-process';
 export interface InProcessOptions {
   database?: Database;
   pollMs?: number;
+  /** Members' long-poll wait (RunMemberOptions.waitMs). Default 0: they poll every pollMs, so a
+   *  stage lasts long enough for the operator loop (and restartWhen) to see it. */
+  waitMs?: number;
   /** Replaces the aggregator (a new createApp over the same database, as after a crash) when this returns true; polled by the operator loop. */
   restartWhen?: (round: { number: number; stage: string | null }) => boolean;
 }
@@ -65,7 +68,7 @@ export async function runInProcess(federation: Record<string, unknown>, members:
         m.options?.onEvent?.(e);
         if (vanish && vanish(e)) own.abort();
       };
-      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, signal: own.signal, ...m.options, onEvent }));
+      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, waitMs: opts.waitMs ?? 0, signal: own.signal, ...m.options, onEvent }));
     }
     let failure: unknown = null;
     const watched = runs.map((p) => p.catch((e: unknown) => { failure ??= e; }));

@@ -19,13 +19,17 @@ import { enroll, memberTransport } from '../clients/enrollment.ts';
 import type { LocalModel } from '../clients/runtime.ts';
 import { runMember } from '../clients/runtime.ts';
 import { Transport } from '../clients/transport.ts';
+import { parsePrivacyConfig } from '../core/privacy/config.ts';
+import { planDpSgd } from '../core/privacy/plan.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts/dashboard');
 
-/** A stand-in trainer whose evaluation improves each round (so the chart has a shape). */
+/** A stand-in trainer whose evaluation improves each round (so the chart has a shape); it reports DP-SGD spend. */
 function toyModel(step: number): LocalModel {
+  const plan = planDpSgd(parsePrivacyConfig({ noiseMultiplier: 1.1 + step, delta: 1e-5 })!, { batchSize: 16, localEpochs: 1, localSteps: null }, 40, 3);
   return {
+    privacyPlan: () => plan,
     async train(global) {
       return { weights: global.map((t) => ({ ...t, data: t.data.map((v) => v + step) })), examples: 40 + Math.round(step * 1000) };
     },
@@ -138,6 +142,9 @@ describe('the dashboard in headless Chromium', () => {
     expect(await dropped.getAttribute('data-status')).toBe('dropped');
     expect(await dropped.textContent()).toContain('missed the fit deadline');
     expect(await page.locator('#participants tr[data-status="evaluated"]').count()).toBe(2);
+    // Each member's reported privacy spend for this round, cumulative at its delta.
+    expect(await page.locator('#privacy-spend tbody tr[data-unit="record"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-member')))).toEqual(['hospital-a', 'hospital-b']);
+    expect(Number(await page.locator('#privacy-spend tr[data-member="hospital-a"] [data-epsilon]').getAttribute('data-epsilon'))).toBeGreaterThan(0);
     await expectNoWriteAction(page);
     await shot(page, '04-round');
 
@@ -148,10 +155,15 @@ describe('the dashboard in headless Chromium', () => {
     expect(report).toContain('Tessera evidence pack: round 1');
     expect(report).toContain('Ledger verified');
     expect(report).toContain('clinic-c');
+    expect(report).toContain('<h3>Privacy spend</h3>');
+    expect(report).toMatch(/<td>hospital-a<\/td><td>record<\/td><td>dp-sgd<\/td>/);
 
     await page.click('text=Members');
     await page.waitForURL(`**/federations/${fid}/members`);
     expect(await page.locator('#members tbody tr').count()).toBe(3);
+    // Cumulative spend per member after each round: two rounds each for the two that trained.
+    const trail = await page.locator('#privacy-by-member tr[data-member="hospital-b"]').textContent();
+    expect(trail).toMatch(/r1 \d\.\d{3} · r2 \d\.\d{3}/);
     await expectNoWriteAction(page);
     await shot(page, '05-members');
 

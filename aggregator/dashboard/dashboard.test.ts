@@ -6,12 +6,17 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWeights } from '../../core/codec.ts';
+import { modelLayout, parseModelSpec } from '../../core/model.ts';
+import { PRIVACY_HEADER } from '../../core/privacy/spend.ts';
+import { EXAMPLES_HEADER } from '../../core/request-signing.ts';
 import { auditEvents, credentials, rounds } from '../../schema/index.ts';
 import { createApp } from '../app.ts';
 import type { AppEnv } from '../context.ts';
 import { issueCredential } from '../credentials.ts';
 import type { Database } from '../db/database.ts';
 import { openTestDatabase } from '../db/testing.ts';
+import type { Caller } from '../test-caller.ts';
 import { caller, enrollMember } from '../test-caller.ts';
 import { SESSION_COOKIE, SIGN_IN_COOKIE } from './session.ts';
 
@@ -25,6 +30,7 @@ let auditorToken = '';
 let auditorId = '';
 let F = '';
 let G = '';
+const membersOfF = new Map<string, { memberId: string; caller: Caller }>();
 
 const cookieOf = (res: Response, name: string): string | null => {
   for (const line of res.headers.getSetCookie()) if (line.startsWith(`${name}=`)) return line;
@@ -83,7 +89,8 @@ beforeAll(async () => {
   ({ federation: { id: G } } = await op.json<{ federation: { id: string } }>('POST', '/v1/federations', { body: { name: 'credit', model: MODEL, rounds: 2, minMembers: 1, secure: false } }));
   for (const [fid, name] of [[F, 'hospital-a'], [F, 'hospital-b'], [G, 'bank-a']]) {
     const { invitation } = await op.json<{ invitation: { token: string } }>('POST', `/v1/federations/${fid}/invitations`, { body: { memberName: name } });
-    await enrollMember(app, fid, invitation.token);
+    const m = await enrollMember(app, fid, invitation.token);
+    if (fid === F) membersOfF.set(name, m);
   }
   await op.json('POST', `/v1/federations/${F}/rounds`);
 });
@@ -203,6 +210,37 @@ describe('dashboard pages by role', () => {
     expect((await b.get(`/federations/${F}/rounds/99`)).status).toBe(404);
     expect(await (await app.request(`${BASE}/v1/health`)).json()).toEqual({ ok: true, api: 'v1' });
     expect((await app.request(`${BASE}/v1/federations`)).headers.get('content-type')).toMatch(/json/);
+  });
+});
+
+describe('privacy spend on the dashboard', () => {
+  it('shows each member\'s reported spend per round (round page) and cumulative per member (members page), and puts it in the evidence pack', async () => {
+    const zeros = encodeWeights(modelLayout(parseModelSpec(MODEL)).map(({ name, shape }) => ({ name, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) })));
+    const spend = (epsilon: number) => JSON.stringify({ mechanism: 'dp-sgd', epsilon, cumulativeEpsilon: epsilon, delta: 1e-5, noiseMultiplier: 1.1, clipNorm: 1, sampleRate: 0.1, steps: 12 });
+    const [a, b2] = [membersOfF.get('hospital-a')!, membersOfF.get('hospital-b')!];
+    await a.caller.json('PUT', `/v1/federations/${F}/members/${a.memberId}/rounds/1/update`, { body: zeros, headers: { [EXAMPLES_HEADER]: '20', [PRIVACY_HEADER]: spend(0.4321) } });
+    await b2.caller.json('PUT', `/v1/federations/${F}/members/${b2.memberId}/rounds/1/update`, { body: zeros, headers: { [EXAMPLES_HEADER]: '30', [PRIVACY_HEADER]: spend(0.5) } });
+    // Member-level distributed DP comes with the evaluation (secure rounds carry no plaintext update).
+    const memberPrivacy = { mechanism: 'skellam', epsilon: 0.9, cumulativeEpsilon: 1.8765, delta: 1e-5, variance: 1e6, members: 2, l2Sensitivity: 2000 };
+    await a.caller.json('PUT', `/v1/federations/${F}/members/${a.memberId}/rounds/1/evaluation`, { body: { examples: 10, correct: 7, lossSum: 4, memberPrivacy } });
+    const bad = await b2.caller.send('PUT', `/v1/federations/${F}/members/${b2.memberId}/rounds/1/evaluation`, { body: { examples: 10, correct: 7, lossSum: 4, memberPrivacy: { ...memberPrivacy, epsilon: -1 } } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { field: string } }).error.field).toBe('memberPrivacy.epsilon');
+
+    const { b } = await signIn(auditorToken);
+    const round = await (await b.get(`/federations/${F}/rounds/1`)).text();
+    expect(round).toContain('<h2>Privacy spend</h2>');
+    expect(round).toMatch(/<tr data-member="hospital-a" data-unit="record">.*?dp-sgd.*?0\.432.*?data-epsilon="0\.4321"/s);
+    expect(round).toMatch(/<tr data-member="hospital-a" data-unit="member">.*?skellam.*?0\.900.*?data-epsilon="1\.8765"/s);
+    expect(round).toMatch(/<tr data-member="hospital-b" data-unit="record">/);
+    const members = await (await b.get(`/federations/${F}/members`)).text();
+    expect(members).toContain('id="privacy-by-member"');
+    expect(members).toMatch(/<tr data-member="hospital-a" data-unit="member">.*?member \(distributed DP\).*?1\.877.*?r1 1\.877/s);
+    expect(members).toMatch(/<tr data-member="hospital-b" data-unit="record">.*?0\.500/s);
+    const pack = (await (await b.get(`/report?federation=${F}&round=1&format=json`)).json()) as { rounds: { privacySpend: { name: string; unit: string; cumulativeEpsilon: number }[] }[] };
+    expect(pack.rounds[0].privacySpend.map((x) => [x.name, x.unit, x.cumulativeEpsilon])).toEqual([['hospital-a', 'record', 0.4321], ['hospital-b', 'record', 0.5], ['hospital-a', 'member', 1.8765]]);
+    const html = await (await b.get(`/report?federation=${F}&round=1&format=html`)).text();
+    expect(html).toContain('<td>hospital-a</td><td>member</td><td>skellam</td><td>0.9000</td><td>1.8765</td>');
   });
 });
 

@@ -11,6 +11,8 @@ import { auditEvents, contributions, federations, members, roundMembers, rounds 
 import type { Db } from '../db/database.ts';
 import type { LedgerEntry } from '../ledger/entry.ts';
 import { toEntry } from '../ledger/store.ts';
+import type { PrivacySpendRow } from '../ledger/privacy.ts';
+import { privacySpends } from '../ledger/privacy.ts';
 
 export type FederationRow = typeof federations.$inferSelect & { config: FederationConfig };
 export type RoundRow = Omit<typeof rounds.$inferSelect, 'metrics'> & { metrics: EvaluationSummary | null };
@@ -105,6 +107,16 @@ export async function roundDetail(db: Db, federationId: string, number: number):
     .where(and(eq(auditEvents.federationId, federationId), inArray(auditEvents.kind, ROUND_EVENT_KINDS), sql`${auditEvents.payload}->>'round' = ${String(number)}`))
     .orderBy(asc(auditEvents.seq));
   return { round, participants, events: rows.map(toEntry), names };
+}
+
+/** Every privacy spend the federation's members reported, from the ledger entries that recorded it (by seq). */
+export async function privacyOf(db: Db, federationId: string): Promise<PrivacySpendRow[]> {
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(and(eq(auditEvents.federationId, federationId), inArray(auditEvents.kind, ['contribution.accepted', 'evaluation.accepted'])))
+    .orderBy(asc(auditEvents.seq));
+  return privacySpends(rows.map(toEntry));
 }
 
 /** Member names by id, of one federation or of all. */

@@ -35,8 +35,10 @@ const modelText = (cfg: FederationConfig): string =>
 
 const privacyText = (cfg: FederationConfig): string => {
   const p = cfg.privacy ?? null;
-  if (!p) return 'none';
-  return p.targetEpsilon !== null ? `DP-SGD, ε ≤ ${p.targetEpsilon}, δ ${p.delta}` : `DP-SGD, noise ×${p.noiseMultiplier}, δ ${p.delta}`;
+  const d = secureOf(cfg).distributedNoise ?? null;
+  const record = p ? (p.targetEpsilon !== null ? `DP-SGD, ε ≤ ${p.targetEpsilon}, δ ${p.delta}` : `DP-SGD, noise ×${p.noiseMultiplier}, δ ${p.delta}`) : null;
+  const member = d ? `distributed ${d.mechanism}, member-level ε ${d.epsilon} per round over ≥ ${d.minSurvivors} members, δ ${d.delta}` : null;
+  return [record, member].filter(Boolean).join('; ') || 'none';
 };
 
 /** The operator's one write action: open the next round (CSRF-protected POST). Never shown to auditors. */

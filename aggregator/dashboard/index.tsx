@@ -16,7 +16,7 @@ import { readEntries, readSnapshot, verifyDatabase } from '../ledger/store.ts';
 import { verifyLedger } from '../ledger/verify.ts';
 import { ledgerHead } from '../../schema/index.ts';
 import { SECURITY_HEADERS, page } from './components.tsx';
-import { federationById, federationSummaries, memberNames, membersOf, roundDetail, roundsOf } from './data.ts';
+import { federationById, federationSummaries, memberNames, membersOf, privacyOf, roundDetail, roundsOf } from './data.ts';
 import { FederationPage } from './federation.tsx';
 import { FederationsPage } from './federations.tsx';
 import type { LedgerView } from './ledger.tsx';
@@ -92,7 +92,7 @@ export const dashboard = new Hono<DashboardEnv>()
   })
   .get('/federations/:fid/members', signedIn, async (c) => {
     const f = await federationById(c.var.db, c.req.param('fid'));
-    return page(c, <MembersPage c={c} f={f} list={await membersOf(c.var.db, f.id)} />);
+    return page(c, <MembersPage c={c} f={f} list={await membersOf(c.var.db, f.id)} spend={await privacyOf(c.var.db, f.id)} />);
   })
   .get('/federations/:fid/rounds/:round', signedIn, async (c) => {
     const f = await federationById(c.var.db, c.req.param('fid'));

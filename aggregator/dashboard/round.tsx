@@ -9,6 +9,7 @@ import type { LedgerEntry } from '../ledger/entry.ts';
 import { Badge, Hash, Table, When, duration, fixed, isoTime, percent } from './components.tsx';
 import type { FederationRow, RoundDetail } from './data.ts';
 import { describePayload } from './data.ts';
+import { privacySpends } from '../ledger/privacy.ts';
 import { FederationHeader } from './federation.tsx';
 import { Layout } from './layout.tsx';
 import type { DashboardEnv } from './session.ts';
@@ -140,6 +141,29 @@ export const RoundPage: FC<{ c: Context<DashboardEnv>; f: FederationRow; d: Roun
             <td class="num">{p.evaluation && p.evaluation.examples ? fixed(p.evaluation.lossSum / p.evaluation.examples) : '—'}</td>
             <td>
               <When t={p.updatedAt} />
+            </td>
+          </tr>
+        ))}
+      />
+      <h2>Privacy spend</h2>
+      <Table
+        id="privacy-spend"
+        head={['member', 'unit', 'mechanism', ['epsilon this round', 'num'], ['cumulative epsilon', 'num'], ['delta', 'num'], ['seq', 'num']]}
+        empty="No member reported privacy spend in this round."
+        rows={privacySpends(d.events)
+          .sort((a, b) => (d.names.get(a.memberId) ?? a.memberId).localeCompare(d.names.get(b.memberId) ?? b.memberId) || a.unit.localeCompare(b.unit))
+          .map((x) => (
+          <tr data-member={d.names.get(x.memberId) ?? x.memberId} data-unit={x.unit}>
+            <td>
+              <b>{d.names.get(x.memberId) ?? x.memberId}</b>
+            </td>
+            <td>{x.unit === 'record' ? 'record (DP-SGD)' : 'member (distributed DP)'}</td>
+            <td>{x.mechanism}</td>
+            <td class="num">{x.epsilon.toFixed(3)}</td>
+            <td class="num" data-epsilon={x.cumulativeEpsilon}>{x.cumulativeEpsilon.toFixed(3)}</td>
+            <td class="num">{x.delta}</td>
+            <td class="num">
+              <a href={`/ledger?from=${x.seq}#seq-${x.seq}`}>{x.seq}</a>
             </td>
           </tr>
         ))}

@@ -23,11 +23,11 @@ const entries = ledger([
   ['member.enrolled', { memberId: 'm1', name: 'hospital-a', publicKey: 'pkA', invitationId: 'i1' }],
   ['member.enrolled', { memberId: 'm2', name: 'hospital-b', publicKey: 'pkB', invitationId: 'i2' }],
   ['round.opened', { round: 1, baseVersion: 0, members: ['m1', 'm2'] }],
-  ['contribution.accepted', { round: 1, memberId: 'm1', stage: 'fit', hash: H('c'), size: 120, weight: 30 }],
+  ['contribution.accepted', { round: 1, memberId: 'm1', stage: 'fit', hash: H('c'), size: 120, weight: 30, privacy: { mechanism: 'dp-sgd', epsilon: 0.4, cumulativeEpsilon: 0.4, delta: 1e-5, noiseMultiplier: 1.1, clipNorm: 1, sampleRate: 0.1, steps: 10 } }],
   ['member.dropped', { round: 1, memberId: 'm2', stage: 'fit', reason: 'missed the fit deadline' }],
   ['model.committed', { round: 1, version: 1, hash: H('b'), parentHash: H('a'), strategy: { name: 'fedavg' }, updates: 1, totalWeight: 30 }],
   ['round.stage', { round: 1, from: 'fit', to: 'evaluate' }],
-  ['evaluation.accepted', { round: 1, memberId: 'm1', examples: 50, correct: 40, lossSum: 20 }],
+  ['evaluation.accepted', { round: 1, memberId: 'm1', examples: 50, correct: 40, lossSum: 20, memberPrivacy: { mechanism: 'discrete-gaussian', epsilon: 0.9, cumulativeEpsilon: 1.7, delta: 1e-5, variance: 1e6, members: 3, l2Sensitivity: 2000 } }],
   ['round.completed', { round: 1, metrics: { meanAccuracy: 0.8 } }],
   ['round.opened', { round: 2, baseVersion: 1, members: ['m1', 'm2'] }],
 ]);
@@ -51,6 +51,19 @@ describe('evidence pack', () => {
     expect(r.seqs).toEqual([4, 5, 6, 7, 8, 9, 10]);
     expect(pack.federations[0].models.map((m) => m.version)).toEqual([0, 1]);
     expect(buildEvidence(entries, verification, { ...opts, since: T0 + 10_000 }).rounds.map((x) => x.round)).toEqual([2]);
+  });
+
+  it('lists each member\'s reported privacy spend per round, record- and member-level, cumulative at delta, with its entry', () => {
+    const pack = buildEvidence(entries, verification, { ...opts, round: 1 });
+    expect(pack.rounds[0].privacySpend).toEqual([
+      { memberId: 'm1', name: 'hospital-a', unit: 'record', mechanism: 'dp-sgd', epsilon: 0.4, cumulativeEpsilon: 0.4, delta: 1e-5, seq: 5 },
+      { memberId: 'm1', name: 'hospital-a', unit: 'member', mechanism: 'discrete-gaussian', epsilon: 0.9, cumulativeEpsilon: 1.7, delta: 1e-5, seq: 9 },
+    ]);
+    const html = renderEvidenceHtml(pack);
+    expect(html).toContain('<h3>Privacy spend</h3>');
+    expect(html).toContain('<td>hospital-a</td><td>member</td><td>discrete-gaussian</td><td>0.9000</td><td>1.7000</td><td>0.00001</td><td>9</td>');
+    expect(html).toContain('Privacy spend per member (cumulative, as reported by each member)');
+    expect(html).toContain('<td>hospital-a</td><td>record</td><td>dp-sgd</td><td>0.4000</td><td>0.00001</td><td>1</td><td>5</td>');
   });
 
   it('renders one self-contained, escaped HTML page with the verification result and how to re-verify', () => {

@@ -5,6 +5,8 @@
  */
 import type { JsonValue } from '../../core/canonical-json.ts';
 import type { LedgerEntry } from './entry.ts';
+import type { PrivacySpendRow } from './privacy.ts';
+import { latestSpend, privacySpendOf } from './privacy.ts';
 import type { LedgerProblem, ModelVersionRecord, VerifyResult } from './verify.ts';
 
 type Obj = Record<string, JsonValue>;
@@ -22,11 +24,13 @@ export interface RoundEvidence {
   dropouts: { memberId: string; name: string; stage: string; reason: string; seq: number }[];
   refusals: { memberId: string; name: string; reason: string; seq: number }[];
   evaluations: { memberId: string; name: string; examples: number; correct: number; lossSum: number; auc: number | null }[];
+  /** Privacy each member reported spending in this round (record-level DP-SGD, member-level distributed DP), cumulative at delta. */
+  privacySpend: (Omit<PrivacySpendRow, 'federationId' | 'round'> & { name: string })[];
   committedModel: { version: number; hash: string; parentHash: string | null; updates: number; totalWeight: number; seq: number } | null;
   outcome: 'open' | 'committed' | 'failed';
   failureReason: string | null;
   metrics: JsonValue;
-  parameters: { strategy: JsonValue; training: JsonValue; minMembers: JsonValue; deadlines: JsonValue; secureAggregation: JsonValue; privacy: JsonValue; clipping: JsonValue };
+  parameters: { strategy: JsonValue; training: JsonValue; minMembers: JsonValue; deadlines: JsonValue; secureAggregation: JsonValue; privacy: JsonValue; distributedNoise: JsonValue; clipping: JsonValue };
   /** The seqs of every entry this round's evidence comes from. */
   seqs: number[];
 }
@@ -87,6 +91,7 @@ export function buildEvidence(entries: readonly LedgerEntry[], verification: Ver
           dropouts: [],
           refusals: [],
           evaluations: [],
+          privacySpend: [],
           committedModel: null,
           outcome: 'open',
           failureReason: null,
@@ -96,8 +101,9 @@ export function buildEvidence(entries: readonly LedgerEntry[], verification: Ver
             training: config.training ?? null,
             minMembers: config.minMembers ?? null,
             deadlines: config.deadlines ?? null,
-            secureAggregation: config.secureAggregation ?? null,
+            secureAggregation: config.secureAggregation ?? config.secure ?? null,
             privacy,
+            distributedNoise: obj(config.secure).distributedNoise ?? null,
             clipping: config.clipping ?? obj(privacy).clipNorm ?? null,
           },
           seqs: [e.seq],
@@ -108,6 +114,7 @@ export function buildEvidence(entries: readonly LedgerEntry[], verification: Ver
         const r = roundOf();
         if (!r) break;
         r.seqs.push(e.seq);
+        for (const x of privacySpendOf(e)) r.privacySpend.push({ ...member(x.memberId), unit: x.unit, mechanism: x.mechanism, epsilon: x.epsilon, cumulativeEpsilon: x.cumulativeEpsilon, delta: x.delta, seq: x.seq });
         if (e.kind === 'contribution.accepted') r.contributions.push({ ...member(p.memberId), hash: String(p.hash), size: Number(p.size), weight: Number(p.weight), time: e.time, seq: e.seq });
         else if (e.kind === 'member.dropped') r.dropouts.push({ ...member(p.memberId), stage: String(p.stage), reason: String(p.reason), seq: e.seq });
         else if (e.kind === 'contribution.refused') r.refusals.push({ ...member(p.memberId), reason: String(p.reason ?? ''), seq: e.seq });
@@ -146,11 +153,16 @@ export function renderEvidenceHtml(pack: EvidencePack): string {
   const verdict = v.ok
     ? `<div class="ok">Ledger verified: ${v.entries} entries, hash chain intact, every entry signed by the ledger key. Head: seq ${esc(v.verifiedThrough.seq)}, hash <code>${esc(v.verifiedThrough.hash)}</code>.</div>`
     : `<div class="bad">Ledger verification FAILED at seq ${esc(v.problem!.seq)}: <b>${esc(v.problem!.kind)}</b>: ${esc(v.problem!.message)}. This report uses only entries 1..${esc(v.verifiedThrough.seq)}.</div>`;
+  const spentSoFar = (fid: string) =>
+    latestSpend(pack.rounds.filter((r) => r.federationId === fid).flatMap((r) => r.privacySpend.map((x) => ({ ...x, federationId: fid, round: r.round }))))
+      .sort((a, b) => a.name.localeCompare(b.name) || a.unit.localeCompare(b.unit))
+      .map((x) => [esc(x.name), esc(x.unit), esc(x.mechanism), esc(x.cumulativeEpsilon.toFixed(4)), esc(x.delta), esc(x.round), esc(x.seq)]);
   const feds = pack.federations.map((f) => `
 <section><h2>Federation ${esc(f.name)}</h2>
 <p>id <code>${esc(f.id)}</code>, created ${esc(iso(f.createdAt))} (ledger seq ${esc(f.seq)}).</p>
 <h3>Configuration</h3><pre>${esc(JSON.stringify(f.config, null, 2))}</pre>
 <h3>Members</h3>${table(['name', 'member id', 'public key (Ed25519)', 'enrolled', 'seq'], f.members.map((m) => [esc(m.name), `<code>${esc(m.memberId)}</code>`, `<code>${esc(m.publicKey)}</code>`, esc(iso(m.enrolledAt)), esc(m.seq)]))}
+<h3>Privacy spend per member (cumulative, as reported by each member)</h3>${table(['member', 'unit', 'mechanism', 'cumulative epsilon', 'delta', 'through round', 'seq'], spentSoFar(f.id))}
 <h3>Model lineage</h3>${table(['version', 'made by round', 'hash', 'parent hash', 'seq'], f.models.map((m) => [esc(m.version), m.round === null ? 'initial' : esc(m.round), short(m.hash), short(m.parentHash), esc(m.seq)]))}
 </section>`).join('');
   const rounds = pack.rounds.map((r) => `
@@ -159,6 +171,7 @@ export function renderEvidenceHtml(pack: EvidencePack): string {
 <h3>Parameters</h3>${table(['parameter', 'value'], Object.entries(r.parameters).map(([k, val]) => [esc(k), json(val)]))}
 <h3>Participants</h3>${table(['member', 'contribution hash', 'bytes', 'weight (examples)', 'accepted', 'seq'], r.contributions.map((c) => [esc(c.name), short(c.hash), esc(c.size), esc(c.weight), esc(iso(c.time)), esc(c.seq)]))}
 <h3>Dropouts, refusals and declines</h3>${table(['member', 'what', 'reason', 'seq'], [...r.dropouts.map((d) => [esc(d.name), `dropped in ${esc(d.stage)}`, esc(d.reason), esc(d.seq)]), ...r.refusals.map((d) => [esc(d.name), 'refused', esc(d.reason), esc(d.seq)])])}
+<h3>Privacy spend</h3>${table(['member', 'unit', 'mechanism', 'epsilon this round', 'cumulative epsilon', 'delta', 'seq'], r.privacySpend.map((x) => [esc(x.name), esc(x.unit), esc(x.mechanism), esc(x.epsilon.toFixed(4)), esc(x.cumulativeEpsilon.toFixed(4)), esc(x.delta), esc(x.seq)]))}
 <h3>Committed model</h3>${r.committedModel ? table(['version', 'hash', 'parent hash', 'updates', 'total weight', 'seq'], [[esc(r.committedModel.version), short(r.committedModel.hash), short(r.committedModel.parentHash), esc(r.committedModel.updates), esc(r.committedModel.totalWeight), esc(r.committedModel.seq)]]) : '<p class="none">none</p>'}
 <h3>Evaluation</h3>${table(['member', 'test examples', 'accuracy', 'mean loss', 'AUC'], r.evaluations.map((x) => [esc(x.name), esc(x.examples), esc(x.examples ? (x.correct / x.examples).toFixed(4) : '—'), esc(x.examples ? (x.lossSum / x.examples).toFixed(4) : '—'), esc(x.auc ?? '—')]))}
 <p class="small">Evidence from ledger entries ${esc(r.seqs.join(', '))}.</p>

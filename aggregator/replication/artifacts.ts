@@ -13,20 +13,27 @@ import { sealArtifact } from '../../crypto/sealed-artifact.ts';
 import { modelArtifacts, modelReplicas } from '../../schema/index.ts';
 import type { Tx } from '../audit.ts';
 import type { LedgerKey } from '../ledger/entry.ts';
+import type { ContentKey } from './keys.ts';
 import { createContentKey, currentContentKey } from './keys.ts';
 
 /** The stores of a config (configs stored before `stores` existed have none). */
 export const storesOf = (config: FederationConfig): string[] => config.stores ?? [];
+
+/** The sealed, signed artifact of a model's bytes under `key`, and its hash. */
+export async function sealedArtifactOf(body: Uint8Array, key: ContentKey, signer: LedgerKey): Promise<{ bytes: Uint8Array; hash: string }> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of sealArtifact(body, { keyId: key.keyId, contentKey: key.key, signingKey: signer.secretKey })) chunks.push(c);
+  const bytes = concatBytes(chunks);
+  return { bytes, hash: contentHash(bytes) };
+}
 
 /** Seals `body` as model `version` and queues it for every store; a no-op without stores. */
 export async function sealModelVersion(tx: Tx, federationId: string, config: FederationConfig, version: number, body: Uint8Array, signer: LedgerKey, t: number): Promise<void> {
   const stores = storesOf(config);
   if (stores.length === 0) return;
   const key = (await currentContentKey(tx, federationId, signer)) ?? (await createContentKey(tx, federationId, signer, t));
-  const chunks: Uint8Array[] = [];
-  for await (const c of sealArtifact(body, { keyId: key.keyId, contentKey: key.key, signingKey: signer.secretKey })) chunks.push(c);
-  const sealed = concatBytes(chunks);
-  await tx.insert(modelArtifacts).values({ federationId, version, keyId: key.keyId, sealedHash: contentHash(sealed), sealedSize: sealed.length, body: sealed, createdAt: t });
+  const sealed = await sealedArtifactOf(body, key, signer);
+  await tx.insert(modelArtifacts).values({ federationId, version, keyId: key.keyId, sealedHash: sealed.hash, sealedSize: sealed.bytes.length, body: sealed.bytes, createdAt: t });
   await tx.insert(modelReplicas).values(stores.map((store) => ({ federationId, version, store, status: 'pending', updatedAt: t })));
 }
 

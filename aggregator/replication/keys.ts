@@ -1,6 +1,6 @@
 /**
  * @module A federation's content keys: made at federation create (`k1`), rotated on demand (the
- * operator's rotate route; member revocation should call it), kept wrapped under the aggregator's
+ * operator's rotate route and member revocation, through rotation.ts), kept wrapped under the aggregator's
  * signing key, and handed to each active member only sealed to that member's identity key.
  */
 import { and, eq, isNull } from 'drizzle-orm';

@@ -72,7 +72,8 @@ export function createReplicator(opts: ReplicatorOptions): Replicator {
       if (current && at?.federationId !== next.federationId) {
         throw new TesseraError('CONFLICT', `${store.url}: pointer ${LATEST_POINTER} belongs to ${at ? `federation ${at.federationId}` : 'something else'}; give each federation its own store prefix`);
       }
-      if (at && at.version >= next.version) return;
+      // Forward only; the same version with another hash is that version resealed under a rotated key.
+      if (at && (at.version > next.version || (at.version === next.version && at.sealedHash === next.sealedHash))) return;
       try {
         await store.publishPointer(LATEST_POINTER, JSON.stringify(next), current?.version ?? null);
         return;

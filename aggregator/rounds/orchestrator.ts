@@ -11,7 +11,7 @@
  * Transitions are compare-and-set on (status, stage), so a restarted or second aggregator can
  * never advance a round twice; the aggregation itself is recomputed from stored contributions.
  */
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { TesseraError } from '../../core/errors.ts';
 import type { FederationConfig } from '../../core/federation.ts';
 import { secureOf } from '../../core/federation.ts';
@@ -36,6 +36,13 @@ export interface Orchestrator {
   tick(): Promise<void>;
   /** Secure rounds: messages, refusals and the member's view (serialized with advance() per federation). */
   secure: SecureRounds;
+  /**
+   * Resolves when this process opened a round of the federation or moved its open round to
+   * another stage or status (with the performance.now() of that change), or with null after `ms`
+   * or when `signal` aborts. Members' long polls wait on it; changes made by other processes are
+   * seen only by reading the database.
+   */
+  changed(federationId: string, ms: number, signal?: AbortSignal): Promise<number | null>;
 }
 
 export interface OrchestratorOptions {
@@ -55,6 +62,15 @@ export async function loadConfig(db: Db, federationId: string): Promise<Federati
 export function createOrchestrator({ db, now, log = () => {}, onCommitted }: OrchestratorOptions): Orchestrator {
   // One advance at a time per federation in this process; the CAS guards against other processes.
   const chains = new Map<string, Promise<void>>();
+  // An advance queued but not started yet reads the database after every write made before it
+  // starts, so callers arriving meanwhile share it (with many members one advance per message
+  // would queue O(members) full reads of the round).
+  const queuedAdvance = new Map<string, Promise<void>>();
+  const watchers = new Map<string, Set<(at: number) => void>>();
+  const notify = (federationId: string): void => {
+    const at = performance.now();
+    for (const wake of watchers.get(federationId) ?? []) wake(at);
+  };
   const serialize = (federationId: string, work: () => Promise<void>): Promise<void> => {
     const prev = chains.get(federationId) ?? Promise.resolve();
     const next = prev.then(work, work);
@@ -83,13 +99,15 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   }
 
   async function advanceFit(round: RoundRow, config: FederationConfig): Promise<void> {
-    const states = await db.select({ status: roundMembers.status }).from(roundMembers).where(eq(roundMembers.roundId, round.id));
-    const submitted = states.filter((s) => s.status === 'submitted').length;
-    const waiting = states.filter((s) => s.status === 'selected').length;
+    // Counted in the database: with ten thousand members, reading every slot per update adds up.
+    const counts = await db.select({ status: roundMembers.status, n: sql<number>`count(*)::int` }).from(roundMembers).where(eq(roundMembers.roundId, round.id)).groupBy(roundMembers.status);
+    const count = (status: string) => Number(counts.find((x) => x.status === status)?.n ?? 0);
+    const submitted = count('submitted');
+    const waiting = count('selected');
     const t = now();
     const pastDeadline = round.stageDeadline !== null && t >= round.stageDeadline;
     // Declined members are not waited for; when too few are left to reach minMembers the round fails now.
-    const declined = states.filter((s) => s.status === 'declined').length;
+    const declined = count('declined');
     if (waiting > 0 && !pastDeadline && submitted + waiting >= config.minMembers) return;
     if (submitted < config.minMembers) {
       await db.transaction(async (tx) => {
@@ -114,10 +132,10 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   }
 
   async function advanceEvaluate(round: RoundRow): Promise<void> {
-    const rows = await db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
-    const waiting = rows.filter((r) => r.status === 'submitted').length;
+    const [{ waiting }] = await db.select({ waiting: sql<number>`count(*)::int` }).from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.status, 'submitted')));
     const t = now();
-    if (waiting > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+    if (Number(waiting) > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+    const rows = await db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
     const metrics = summarizeEvaluations(rows.filter((r) => r.status === 'evaluated').map((r) => ({ memberId: r.memberId, ...(r.evaluation as { examples: number; correct: number; lossSum: number; auc?: number | null }) })));
     // A secure round's aggregation figures (clipping, survivors, error bound) stay beside the evaluation.
     const secure = (round.metrics as { secure?: unknown } | null)?.secure;
@@ -135,9 +153,14 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   async function advanceNow(federationId: string): Promise<void> {
     const [round] = await db.select().from(rounds).where(and(eq(rounds.federationId, federationId), eq(rounds.status, 'open')));
     if (!round) return;
-    if (round.stage === 'fit') await advanceFit(round, await loadConfig(db, federationId));
-    else if (round.stage === 'evaluate') await advanceEvaluate(round);
-    else if (isSecAggStage(round.stage)) await secure.advance(round, await loadConfig(db, federationId));
+    try {
+      if (round.stage === 'fit') await advanceFit(round, await loadConfig(db, federationId));
+      else if (round.stage === 'evaluate') await advanceEvaluate(round);
+      else if (isSecAggStage(round.stage)) await secure.advance(round, await loadConfig(db, federationId));
+    } finally {
+      const [after] = await db.select({ status: rounds.status, stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
+      if (after?.status !== round.status || after?.stage !== round.stage) notify(federationId);
+    }
   }
 
   const secureRounds = createSecureRounds({ db, now, log, onCommitted });
@@ -184,10 +207,37 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
         const secure = rc && { neighbours: rc.neighbours, threshold: rc.threshold, clip: rc.quantization.clip, bits: rc.quantization.bits, maxWeight: rc.maxWeight, graphSeed: rc.graphSeed };
         await appendAudit(tx, { kind: 'round.opened', actor, federationId, time: t, payload: { round: number, baseVersion: base.version, members: active.map((m) => m.id), stage, ...(secure ? { secure } : {}) } });
         return round;
+      }).finally(() => notify(federationId));
+    },
+    advance(federationId) {
+      const queued = queuedAdvance.get(federationId);
+      if (queued) return queued;
+      const next = serialize(federationId, () => {
+        queuedAdvance.delete(federationId);
+        return advanceNow(federationId);
+      });
+      queuedAdvance.set(federationId, next);
+      return next;
+    },
+    secure,
+    changed(federationId, ms, signal) {
+      return new Promise((resolve) => {
+        const set = watchers.get(federationId) ?? new Set();
+        watchers.set(federationId, set);
+        const done = (at: number | null) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', aborted);
+          set.delete(done);
+          if (set.size === 0 && watchers.get(federationId) === set) watchers.delete(federationId);
+          resolve(at);
+        };
+        const aborted = () => done(null);
+        const timer = setTimeout(() => done(null), Math.max(0, ms));
+        if (signal?.aborted) return done(null);
+        signal?.addEventListener('abort', aborted);
+        set.add(done);
       });
     },
-    advance: (federationId) => serialize(federationId, () => advanceNow(federationId)),
-    secure,
     async tick() {
       const open = await db.select({ federationId: rounds.federationId }).from(rounds).where(eq(rounds.status, 'open'));
       for (const { federationId } of open) await serialize(federationId, () => advanceNow(federationId));

@@ -23,6 +23,7 @@ import type { SecAggRoundConfig, SecAggStage } from '../../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../../core/secagg-wire.ts';
 import { parameterCount } from '../../core/tensors.ts';
 import { createRoundConfig } from '../../crypto/secagg-config.ts';
+import { planDistributedNoise, roundSpend } from '../../crypto/ddp-round.ts';
 import type { SecAggResult } from '../../crypto/secagg-server.ts';
 import { SecAggServer } from '../../crypto/secagg-server.ts';
 import { contributions, members, roundMembers, rounds } from '../../schema/index.ts';
@@ -50,17 +51,21 @@ export async function secureRoundConfig(db: Db, federationId: string, roundId: n
     .where(eq(roundMembers.roundId, roundId))
     .orderBy(asc(roundMembers.memberId));
   try {
-    return createRoundConfig({
+    const params = parameterCount(modelLayout(config.model));
+    // Distributed DP: the bits leave headroom for the members' noise (crypto/ddp-round.ts).
+    const dp = s.distributedNoise ? planDistributedNoise({ members: cohort.length, params, clip: s.clip, bits: s.bits ?? undefined, settings: s.distributedNoise }) : null;
+    const rc = createRoundConfig({
       federationId,
       round: roundNo,
       members: cohort,
-      params: parameterCount(modelLayout(config.model)),
+      params,
       clip: s.clip,
-      bits: s.bits ?? undefined,
+      bits: dp?.bits ?? s.bits ?? undefined,
       maxWeight: s.maxWeight,
       neighbours: s.neighbours ?? undefined,
       threshold: s.threshold ?? undefined,
     });
+    return dp ? { ...rc, distributedNoise: dp.noise } : rc;
   } catch (e) {
     if (!(e instanceof TesseraError)) throw e;
     const field = e.field === 'quantization.bits' ? 'secure.bits' : e.field?.startsWith('secagg.') ? e.field.replace('secagg.', 'secure.') : e.field;
@@ -139,13 +144,15 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
   async function stageState(tx: Db, round: RoundRow, server: SecAggServer): Promise<StageState> {
     const stage = round.stage as SecAggStage;
     const i = stageIndex(stage);
-    const slots = await tx.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
+    const slots = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers).where(eq(roundMembers.roundId, round.id));
     // Out of this stage: dropped or declined, or (after masked_input, where status stays
     // `submitted` because the input counts) marked with the reason it left the protocol.
     const out = new Set(slots.filter((s) => s.status === 'dropped' || s.status === 'declined' || (i > MASKED && s.reason !== null)).map((s) => s.memberId));
     const eligible = (i === 0 ? slots.map((s) => s.memberId) : server.members(SECAGG_STAGES[i - 1])).filter((id) => !out.has(id)).sort();
     const sent = server.members(stage);
-    return { eligible, sent, waiting: eligible.filter((id) => !sent.includes(id)) };
+    // Sets: with a thousand members, includes() over arrays made every message O(members²).
+    const sentSet = new Set(sent);
+    return { eligible, sent, waiting: eligible.filter((id) => !sentSet.has(id)) };
   }
 
   /** Marks a member out of the open stage (dropped before its input counts; reason only after). */
@@ -183,6 +190,8 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
       clippedReport: `${(fraction * 100).toFixed(fraction > 0 && fraction < 0.0001 ? 4 : 2)}% of coordinates clipped (${r.clipped} of ${coordinates})`,
       /** Per-coordinate bound on the error of the mean delta (quantization). */
       meanErrorBound: r.totalWeight > 0 ? r.errorBound / r.totalWeight : null,
+      // Member-level DP of this sum: stated for minSurvivors, and as it is over the actual survivors.
+      ...(rc.distributedNoise ? { distributedNoise: { ...rc.distributedNoise, survivorEpsilon: roundSpend(rc, r.survivors.length, rc.distributedNoise.delta).epsilon } } : {}),
     };
   }
 
@@ -197,7 +206,8 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         if (!locked) return;
         const { server, config: rc } = await serverFor(tx, locked, config);
         const { waiting } = await stageState(tx, locked, server);
-        let outcome = server.close();
+        // At unmask the mask expansions run on the worker pool (crypto/unmask-pool.ts); the round's lock is held meanwhile.
+        let outcome = await server.closeAsync();
         let reason: string | null = outcome === 'failed' ? (server.result() as { reason: string }).reason : null;
         if (stage === 'masked_input' && outcome !== 'failed' && server.members('masked_input').length < config.minMembers) {
           outcome = 'failed';
@@ -324,11 +334,19 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
 
     /** The member's view of the open stage: the public config, its request, and progress. */
     async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<{ secagg: SecAggAnnouncement; progress: { done: number; of: number } }> {
-      const { server, config: rc } = await serverFor(db, round, config);
-      const { eligible, sent } = await stageState(db, round, server);
+      // The caller read `round` before its turn came: when the stage has moved on since, the
+      // server is taken at the current stage (an old one would rebuild the cache backwards).
+      let at = round;
+      if (cache.get(round.id)?.stage !== round.stage) {
+        const [fresh] = await db.select().from(rounds).where(eq(rounds.id, round.id));
+        if (fresh && fresh.status === 'open' && stageIndex(fresh.stage) >= 0) at = fresh;
+      }
+      const { server, config: rc } = await serverFor(db, at, config);
+      const { eligible, sent } = await stageState(db, at, server);
       const answered = sent.includes(memberId);
       const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
-      return { secagg: { config: rc, request, answered }, progress: { done: sent.filter((id) => eligible.includes(id)).length, of: eligible.length } };
+      const eligibleSet = new Set(eligible);
+      return { secagg: { config: rc, request, answered }, progress: { done: sent.filter((id) => eligibleSet.has(id)).length, of: eligible.length } };
     },
 
     /** Forgets a round's cached server (tests, and after the round closes). */

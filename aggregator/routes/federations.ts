@@ -10,12 +10,16 @@ import { contentHash } from '../../core/hash.ts';
 import { initialWeights } from '../../core/model.ts';
 import { enrollmentMessage } from '../../core/request-signing.ts';
 import { fromBase64, randomToken, verify } from '../../crypto/identity.ts';
-import { federations, invitations, members, modelVersions, rounds } from '../../schema/index.ts';
+import { SECAGG_STAGES } from '../../core/secagg-wire.ts';
+import type { SecAggStage } from '../../core/secagg-wire.ts';
+import { federations, invitations, members, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import type { Tx } from '../audit.ts';
 import { appendAudit } from '../audit.ts';
 import { actorOf, assertMemberSelf, requireRole, tokenHash } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import { sealModelVersion, storesOf } from '../replication/artifacts.ts';
 import { createContentKey, keysSealedFor } from '../replication/keys.ts';
+import { rotateContentKey } from '../replication/rotation.ts';
 import { publicKeyText } from '../ledger/key.ts';
 import { jsonBody, stringField } from './json.ts';
 
@@ -108,12 +112,37 @@ export const federationRoutes = new Hono<AppEnv>()
   .post('/:fid/keys/rotate', requireRole('operator'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
     const t = c.var.now();
-    const key = await c.var.db.transaction(async (tx) => {
-      const k = await createContentKey(tx, f.id, c.var.ledgerKey, t);
-      await appendAudit(tx, { kind: 'content-key.rotated', actor: actorOf(c.var.principal!), federationId: f.id, time: t, payload: { keyId: k.keyId } });
-      return k;
+    const rotation = await c.var.db.transaction((tx) => rotateContentKey(tx, { federationId: f.id, config: f.config, signer: c.var.ledgerKey, t, actor: actorOf(c.var.principal!) }));
+    if (rotation.resealed) c.var.replication.kick(f.id);
+    return c.json(rotation, 201);
+  })
+  // Revocation: the member's signed requests are refused from now on (403 MEMBER_REVOKED), it is
+  // in no later cohort, it leaves the open round if it has not contributed yet, and the content
+  // key rotates with the latest model resealed, so it can open nothing published from now on.
+  .post('/:fid/members/:mid/revoke', requireRole('operator'), async (c) => {
+    const f = await getFederation(c, c.req.param('fid'));
+    const memberId = c.req.param('mid');
+    const reason = stringField(await jsonBody(c), 'reason', /^\S.{0,1999}$/s);
+    const [m] = await c.var.db.select().from(members).where(and(eq(members.id, memberId), eq(members.federationId, f.id)));
+    if (!m) throw new TesseraError('NOT_FOUND', `no member ${memberId} in federation ${f.id}`, { field: 'memberId' });
+    const actor = actorOf(c.var.principal!);
+    const t = c.var.now();
+    const done = await c.var.db.transaction(async (tx) => {
+      const moved = await tx.update(members).set({ status: 'revoked' }).where(and(eq(members.id, memberId), eq(members.status, 'active'))).returning({ id: members.id });
+      if (moved.length === 0) return null; // already revoked: nothing changes, nothing rotates twice
+      const dropped = await leaveOpenRound(tx, f.id, memberId, `revoked by the operator: ${reason}`, t);
+      await appendAudit(tx, { kind: 'member.revoked', actor, federationId: f.id, time: t, payload: { memberId, name: m.name, reason, droppedFromRound: dropped } });
+      const rotation = await rotateContentKey(tx, { federationId: f.id, config: f.config, signer: c.var.ledgerKey, t, actor, cause: { revokedMemberId: memberId } });
+      return { rotation, dropped };
     });
-    return c.json({ keyId: key.keyId }, 201);
+    if (!done) {
+      const [prior] = await c.var.db.select({ status: members.status }).from(members).where(eq(members.id, memberId));
+      if (prior?.status !== 'revoked') throw new TesseraError('CONFLICT', `member ${memberId} is ${prior?.status}; only an active member can be revoked`);
+      return c.json({ member: { id: memberId, name: m.name, status: 'revoked' }, alreadyRevoked: true });
+    }
+    if (done.rotation.resealed) c.var.replication.kick(f.id);
+    await c.var.orchestrator.advance(f.id);
+    return c.json({ member: { id: memberId, name: m.name, status: 'revoked' }, keyId: done.rotation.keyId, resealed: done.rotation.resealed, droppedFromRound: done.dropped }, 201);
   })
   .get('/:fid/members', requireRole('operator', 'auditor'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
@@ -124,4 +153,24 @@ export const federationRoutes = new Hono<AppEnv>()
 /** What a member needs to open sealed models: every content key sealed to it, and the signer's public key. */
 async function memberKeys(c: { var: AppEnv['Variables'] }, federationId: string, memberPublicKey: string) {
   return { signerPublicKey: publicKeyText(c.var.ledgerKey), contentKeys: await keysSealedFor(c.var.db, federationId, memberPublicKey, c.var.ledgerKey) };
+}
+
+/**
+ * Takes a revoked member out of the federation's open round: dropped if it has not contributed;
+ * after a secure round's masked input (its input counts) marked out of the later stages, as a
+ * member that refused them is. Returns the round number, or null when it was in none.
+ */
+async function leaveOpenRound(tx: Tx, federationId: string, memberId: string, reason: string, t: number): Promise<number | null> {
+  const [round] = await tx.select().from(rounds).where(and(eq(rounds.federationId, federationId), eq(rounds.status, 'open')));
+  if (!round) return null;
+  const [slot] = await tx.select().from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId)));
+  if (!slot) return null;
+  const stageAt = SECAGG_STAGES.indexOf(round.stage as SecAggStage);
+  const afterMasked = stageAt > SECAGG_STAGES.indexOf('masked_input');
+  const where = and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId));
+  if (slot.status === 'selected') await tx.update(roundMembers).set({ status: 'dropped', reason, updatedAt: t }).where(where);
+  else if (slot.status === 'submitted' && afterMasked) await tx.update(roundMembers).set({ reason, updatedAt: t }).where(where);
+  else return null;
+  await appendAudit(tx, { kind: 'member.dropped', actor: 'aggregator', federationId, time: t, payload: { round: round.number, memberId, stage: round.stage, reason } });
+  return round.number;
 }

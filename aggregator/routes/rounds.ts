@@ -8,20 +8,21 @@ import { parseEvaluationReport } from '../../core/evaluation.ts';
 import { parseFetchReport } from '../../core/fetch-report.ts';
 import { contentHash, isContentHash } from '../../core/hash.ts';
 import { modelLayout } from '../../core/model.ts';
-import type { PrivacySpend } from '../../core/privacy/spend.ts';
-import { PRIVACY_HEADER, parsePrivacyHeader, parsePrivacySpend } from '../../core/privacy/spend.ts';
+import type { MemberPrivacySpend, PrivacySpend } from '../../core/privacy/spend.ts';
+import { PRIVACY_HEADER, parseMemberPrivacySpend, parsePrivacyHeader, parsePrivacySpend } from '../../core/privacy/spend.ts';
 import { EXAMPLES_HEADER, MODEL_HASH_HEADER } from '../../core/request-signing.ts';
-import type { MemberRoundStatus, RoundAnnouncement, Stage } from '../../core/rounds.ts';
-import { isSecAggStage } from '../../core/rounds.ts';
+import type { Stage } from '../../core/rounds.ts';
 import { allFinite, assertLayout } from '../../core/tensors.ts';
 import { auditEvents, contributions, modelReplicas, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import { actorOf, assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
-import { memberReceipts } from '../ledger/receipts.ts';
+import type { Db } from '../db/database.ts';
+import { memberReceipts, receiptFor } from '../ledger/receipts.ts';
 import { artifactRef } from '../replication/artifacts.ts';
 import { fetchUntrustedUrl } from '../replication/fetch-url.ts';
 import { getFederation } from './federations.ts';
+import { memberRoundView } from './member-round.ts';
 import { secaggRoutes } from './secagg.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
 
@@ -37,6 +38,23 @@ async function memberSlot(c: Ctx, roundId: number, memberId: string, roundNo: nu
   const [slot] = await c.var.db.select().from(roundMembers).where(and(eq(roundMembers.roundId, roundId), eq(roundMembers.memberId, memberId)));
   if (!slot) throw new TesseraError('FORBIDDEN', `member ${memberId} was not selected for round ${roundNo}`);
   return slot;
+}
+
+// A committed version never changes: the last few read are kept (every member of a round fetches
+// the same one; the cache grows with the model's size, not with the number of members).
+const recentModels = new WeakMap<Db, { key: string; row: typeof modelVersions.$inferSelect }[]>();
+async function modelVersion(db: Db, federationId: string, version: number): Promise<typeof modelVersions.$inferSelect | undefined> {
+  const recent = recentModels.get(db) ?? [];
+  recentModels.set(db, recent);
+  const key = `${federationId}/${version}`;
+  const hit = recent.find((x) => x.key === key);
+  if (hit) return hit.row;
+  const [row] = await db.select().from(modelVersions).where(and(eq(modelVersions.federationId, federationId), eq(modelVersions.version, version)));
+  if (row) {
+    recent.unshift({ key, row });
+    recent.splice(4);
+  }
+  return row;
 }
 
 function staleStage(round: typeof rounds.$inferSelect, want: Stage): TesseraError {
@@ -80,13 +98,12 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
   const t = c.var.now();
   const stored = await c.var.db.transaction(async (tx) => {
     const ins = await tx.insert(contributions).values({ roundId: round.id, memberId, stage: 'fit', hash, size: body.length, weight, body, createdAt: t }).onConflictDoNothing().returning({ hash: contributions.hash });
-    if (ins.length === 0) return false;
+    if (ins.length === 0) return null;
     const moved = await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected'))).returning();
     const [still] = await tx.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
     // The round may have closed between our checks and this transaction: then nothing is stored.
     if (moved.length === 0 || still?.stage !== 'fit') throw staleStage({ ...round, stage: still?.stage ?? null }, 'fit');
-    await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight, ...(privacy ? { privacy } : {}) } });
-    return true;
+    return appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight, ...(privacy ? { privacy } : {}) } });
   });
   if (!stored) {
     const [again] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
@@ -94,7 +111,8 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
     throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`);
   }
   await c.var.orchestrator.advance(f.id);
-  return answer(weight);
+  // The receipt of the entry just appended (searching the ledger for it costs O(entries) per update).
+  return c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight }, receipt: receiptFor(stored, c.var.ledgerKey) });
 }
 
 /** Refusals of a fit update the ledger records (as secure rounds record theirs): what was sent, and why it was not counted. */
@@ -136,58 +154,23 @@ export const roundRoutes = new Hono<AppEnv>()
       .orderBy(asc(contributions.memberId));
     // Privacy each member reported spending with its update (from the ledger entries that accepted them).
     const entries = await c.var.db.select({ payload: auditEvents.payload }).from(auditEvents).where(and(eq(auditEvents.federationId, f.id), inArray(auditEvents.kind, ['contribution.accepted', 'evaluation.accepted'])));
-    const privacy = entries.map((e) => e.payload as { round: number; memberId: string; privacy?: PrivacySpend }).filter((p) => p.round === round.number && p.privacy).map((p) => ({ memberId: p.memberId, ...p.privacy! }));
+    // Record-level (mechanism dp-sgd) and member-level (discrete-gaussian, skellam) spend alike.
+    const privacy = entries
+      .map((e) => e.payload as { round: number; memberId: string; privacy?: PrivacySpend; memberPrivacy?: MemberPrivacySpend })
+      .filter((p) => p.round === round.number)
+      .flatMap((p) => [p.privacy, p.memberPrivacy].filter((x) => x !== undefined).map((x) => ({ memberId: p.memberId, ...x })));
     return c.json({ round, participants, contributions: accepted, privacy });
   })
   .get('/:fid/models/:version', requireRole('operator', 'auditor', 'member'), async (c) => {
     const f = await getFederation(c, c.req.param('fid'));
     assertMemberSelf(c.var.principal!, f.id);
     const raw = c.req.param('version');
-    const where = raw === 'latest' ? eq(modelVersions.federationId, f.id) : and(eq(modelVersions.federationId, f.id), eq(modelVersions.version, intParam(c, 'version')));
-    const [m] = await c.var.db.select().from(modelVersions).where(where).orderBy(desc(modelVersions.version)).limit(1);
+    const m = raw === 'latest' ? (await c.var.db.select().from(modelVersions).where(eq(modelVersions.federationId, f.id)).orderBy(desc(modelVersions.version)).limit(1))[0] : await modelVersion(c.var.db, f.id, intParam(c, 'version'));
     if (!m) throw new TesseraError('NOT_FOUND', `no model version ${raw} in federation ${f.id}`, { field: 'version' });
     return c.body(m.body as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream', [MODEL_HASH_HEADER]: m.hash, 'x-tessera-model-version': String(m.version) });
   })
-  .get('/:fid/members/:mid/round', requireRole('member'), async (c) => {
-    const f = await getFederation(c, c.req.param('fid'));
-    const memberId = c.req.param('mid');
-    assertMemberSelf(c.var.principal!, f.id, memberId);
-    const [round] = await c.var.db.select().from(rounds).where(eq(rounds.federationId, f.id)).orderBy(desc(rounds.number)).limit(1);
-    if (!round) return c.json({ federation: { id: f.id, status: f.status, rounds: f.config.rounds }, round: null });
-    const slots = await c.var.db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
-    const mine = slots.find((s) => s.memberId === memberId);
-    const [base] = await c.var.db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, f.id), eq(modelVersions.version, round.baseVersion)));
-    const waitingStatus: MemberRoundStatus = round.stage === 'evaluate' ? 'submitted' : 'selected';
-    const inStage = slots.filter((s) => s.status !== 'dropped' && s.status !== 'declined');
-    const announcement: RoundAnnouncement = {
-      federationId: f.id,
-      round: round.number,
-      status: round.status as RoundAnnouncement['status'],
-      stage: round.stage as Stage | null,
-      modelVersion: round.baseVersion,
-      modelHash: base.hash,
-      deadline: round.stageDeadline,
-      memberStatus: (mine?.status as MemberRoundStatus | undefined) ?? null,
-      progress: { done: inStage.filter((s) => s.status !== waitingStatus).length, of: inStage.length },
-      cohort: inStage.length,
-      privacy: f.config.privacy ?? null,
-      failureReason: round.failureReason,
-    };
-    const artifact = await artifactRef(c.var.db, f.id, f.config, round.baseVersion);
-    if (artifact) announcement.modelArtifact = artifact;
-    // Secure rounds: the public round configuration and this member's request for the open stage.
-    if (round.status === 'open' && isSecAggStage(round.stage) && mine) {
-      const view = await c.var.orchestrator.secure.view(round, f.config, memberId);
-      announcement.secagg = view.secagg;
-      announcement.progress = view.progress;
-    }
-    if (round.committedVersion !== null) {
-      const [next] = await c.var.db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, f.id), eq(modelVersions.version, round.committedVersion)));
-      const nextArtifact = await artifactRef(c.var.db, f.id, f.config, round.committedVersion);
-      if (next) announcement.evaluateModel = { version: round.committedVersion, hash: next.hash, ...(nextArtifact ? { artifact: nextArtifact } : {}) };
-    }
-    return c.json({ federation: { id: f.id, status: f.status, rounds: f.config.rounds }, round: announcement });
-  })
+  // The member's view, with ETag and long polling (member-round.ts).
+  .get('/:fid/members/:mid/round', requireRole('member'), memberRoundView)
   .put('/:fid/members/:mid/rounds/:round/update', requireRole('member'), async (c) => {
     const at = await fitSlot(c);
     const body = new Uint8Array(await c.req.arrayBuffer());
@@ -270,6 +253,7 @@ export const roundRoutes = new Hono<AppEnv>()
     const report = parseEvaluationReport(req);
     // Secure rounds carry no plaintext update, so the member's privacy spend comes with its evaluation.
     const privacy = req.privacy === undefined ? null : parsePrivacySpend(req.privacy);
+    const memberPrivacy = req.memberPrivacy === undefined ? null : parseMemberPrivacySpend(req.memberPrivacy);
     if (slot.status === 'evaluated') {
       const prev = slot.evaluation as typeof report;
       if (prev.examples === report.examples && prev.correct === report.correct && prev.lossSum === report.lossSum && (prev.auc ?? null) === (report.auc ?? null)) return c.json({ accepted: { round: round.number, memberId, evaluation: report } });
@@ -281,7 +265,7 @@ export const roundRoutes = new Hono<AppEnv>()
     await c.var.db.transaction(async (tx) => {
       const moved = await tx.update(roundMembers).set({ status: 'evaluated', evaluation: report, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'submitted'))).returning();
       if (moved.length === 0) throw staleStage(round, 'evaluate');
-      await appendAudit(tx, { kind: 'evaluation.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report, ...(privacy ? { privacy } : {}) } });
+      await appendAudit(tx, { kind: 'evaluation.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report, ...(privacy ? { privacy } : {}), ...(memberPrivacy ? { memberPrivacy } : {}) } });
     });
     await c.var.orchestrator.advance(f.id);
     return c.json({ accepted: { round: round.number, memberId, evaluation: report } });

@@ -44,3 +44,39 @@ export function parsePrivacyHeader(raw: string | undefined): PrivacySpend | null
   }
   return parsePrivacySpend(v);
 }
+
+/**
+ * What a member tells the aggregator about the member-level distributed DP it spent in a secure
+ * round: the noise it added and the epsilon it records, for the sum over `members` members' noise
+ * (the round's minimum survivors: the worst case its own client allows).
+ */
+export interface MemberPrivacySpend {
+  mechanism: 'discrete-gaussian' | 'skellam';
+  /** This round alone, at `delta`. */
+  epsilon: number;
+  /** The member's member-level total in this federation after this round, at `delta`. */
+  cumulativeEpsilon: number;
+  delta: number;
+  /** Per-member noise variance per coordinate, squared quantization steps. */
+  variance: number;
+  /** Members whose noise the epsilon assumes in the sum. */
+  members: number;
+  /** L2 sensitivity of the member's quantized vector, steps. */
+  l2Sensitivity: number;
+}
+
+const MEMBER_FIELDS = ['epsilon', 'cumulativeEpsilon', 'delta', 'variance', 'members', 'l2Sensitivity'] as const;
+
+/** Validates an untrusted member-level spend report, naming the bad field (`memberPrivacy.<field>`). */
+export function parseMemberPrivacySpend(input: unknown): MemberPrivacySpend {
+  const o = (typeof input === 'object' && input !== null && !Array.isArray(input) ? input : null) as Record<string, unknown> | null;
+  if (!o) throw new TesseraError('BAD_REQUEST', 'memberPrivacy: expected an object', { field: 'memberPrivacy' });
+  if (o.mechanism !== 'discrete-gaussian' && o.mechanism !== 'skellam') throw new TesseraError('BAD_REQUEST', 'memberPrivacy.mechanism: expected "discrete-gaussian" or "skellam"', { field: 'memberPrivacy.mechanism' });
+  const out: Record<string, unknown> = { mechanism: o.mechanism };
+  for (const k of MEMBER_FIELDS) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TesseraError('BAD_REQUEST', `memberPrivacy.${k}: expected a finite non-negative number`, { field: `memberPrivacy.${k}` });
+    out[k] = v;
+  }
+  return out as unknown as MemberPrivacySpend;
+}

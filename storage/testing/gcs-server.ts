@@ -1,5 +1,5 @@
 /** @module A GCS JSON-API server on loopback, enough for @google-cloud/storage: the project's GCS test fixture. */
-import { createHash, randomUUID, verify as verifySignature } from 'node:crypto';
+import { createHash, createSign, randomUUID, verify as verifySignature } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,8 @@ export interface GcsTestServer {
   port: number;
   /** The live objects, for tests that need to look behind the API. */
   buckets: Map<string, { created: Date; objects: Map<string, GcsObject> }>;
+  /** The service accounts signBlob signed for, in call order. */
+  iamCalls: string[];
   close(): Promise<void>;
 }
 
@@ -30,10 +32,22 @@ interface Session {
 }
 
 /** Starts the server (port 0: any free port) on 127.0.0.1. */
-export async function startGcsServer(opts: { port?: number; host?: string; buckets?: string[]; v4Signers?: Record<string, string> } = {}): Promise<GcsTestServer> {
+export interface GcsServerOptions {
+  port?: number;
+  host?: string;
+  buckets?: string[];
+  /** Service-account email -> public key (PEM): V4 signed URLs naming it must verify with it. */
+  v4Signers?: Record<string, string>;
+  /** Service-account email -> private key (PEM): answers the IAM Credentials signBlob call
+   *  (`POST /v1/projects/-/serviceAccounts/{email}:signBlob`) for keyless signing. */
+  iamSigners?: Record<string, string>;
+}
+
+export async function startGcsServer(opts: GcsServerOptions = {}): Promise<GcsTestServer> {
   const buckets: GcsTestServer['buckets'] = new Map();
   for (const b of opts.buckets ?? []) buckets.set(b, { created: new Date(), objects: new Map() });
   const sessions = new Map<string, Session>();
+  const iamCalls: string[] = [];
   let base = '';
 
   const bucketOf = (name: string) => {
@@ -71,6 +85,17 @@ export async function startGcsServer(opts: { port?: number; host?: string; bucke
       res.end(text);
     };
     let m: RegExpMatchArray | null;
+
+    // IAM Credentials signBlob, as a keyless signer calls it: a bearer token, the blob in base64.
+    if ((m = path.match(/^\/v1\/projects\/-\/serviceAccounts\/([^/]+):signBlob$/)) && method === 'POST') {
+      if (!/^Bearer \S+/.test(String(req.headers.authorization ?? ''))) throw new GcsHttpError(401, 'signBlob needs an access token', 'unauthorized');
+      const email = decodeURIComponent(m[1]);
+      const privateKey = opts.iamSigners?.[email];
+      if (!privateKey) throw new GcsHttpError(403, `Permission 'iam.serviceAccounts.signBlob' denied on ${email}`, 'forbidden');
+      const payload = Buffer.from((JSON.parse(body.toString('utf8') || '{}') as { payload?: string }).payload ?? '', 'base64');
+      iamCalls.push(email);
+      return json(200, { keyId: 'test-key', signedBlob: createSign('RSA-SHA256').update(payload).sign(privateKey).toString('base64') });
+    }
 
     // A V4 signed URL (path style, as getSignedUrl builds it from apiEndpoint): GET only.
     if (q.has('X-Goog-Signature') && (m = path.match(/^\/([^/]+)\/(.+)$/)) && !path.startsWith('/storage/') && !path.startsWith('/upload/')) {
@@ -223,6 +248,7 @@ export async function startGcsServer(opts: { port?: number; host?: string; bucke
     url: base,
     port,
     buckets,
+    iamCalls,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

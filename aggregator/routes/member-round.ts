@@ -1,0 +1,147 @@
+/**
+ * @module The member's view of the current round (GET /:fid/members/:mid/round), cheap to poll
+ * by many members: every answer carries an ETag naming what the member acts on (round, stage,
+ * status, its own status, whether it answered the open secure stage); a request with
+ * `If-None-Match` of the current tag and `?wait=<ms>` is held until that changes or the wait
+ * ends (304). While held it costs one shared read of the round per federation per recheck, not a
+ * read of every member's slot, so a thousand waiting members cost the aggregator little.
+ */
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { Context } from 'hono';
+import { contentHash } from '../../core/hash.ts';
+import type { MemberRoundStatus, RoundAnnouncement, Stage } from '../../core/rounds.ts';
+import { isSecAggStage } from '../../core/rounds.ts';
+import { modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import { assertMemberSelf } from '../auth.ts';
+import type { AppEnv } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import { artifactRef } from '../replication/artifacts.ts';
+import { getFederation } from './federations.ts';
+
+/** Longest a member's poll is held, ms (a larger `wait` is cut to this). */
+export const MAX_WAIT_MS = 30_000;
+/** How often a held poll re-reads the round (changes made by another aggregator process). */
+const RECHECK_MS = 250;
+
+type Federation = Awaited<ReturnType<typeof getFederation>>;
+type RoundRow = typeof rounds.$inferSelect;
+
+const latestRound = async (db: Db, federationId: string): Promise<RoundRow | undefined> =>
+  (await db.select().from(rounds).where(eq(rounds.federationId, federationId)).orderBy(desc(rounds.number)).limit(1))[0];
+
+/** What of the round a held poll watches: the latest round's identity, status and stage. */
+const roundKey = (r: RoundRow | undefined): string => (r ? `${r.id}/${r.status}/${r.stage}/${r.stageDeadline}/${r.committedVersion}` : 'none');
+
+// One read of a federation's latest round shared by every held poll (per database handle).
+const shared = new WeakMap<Db, Map<string, { at: number; key: Promise<string> }>>();
+function sharedRoundKey(db: Db, federationId: string, notOlderThan: number): Promise<string> {
+  const byFederation = shared.get(db) ?? new Map<string, { at: number; key: Promise<string> }>();
+  shared.set(db, byFederation);
+  const cached = byFederation.get(federationId);
+  if (cached && cached.at >= notOlderThan) return cached.key;
+  const entry = { at: performance.now(), key: latestRound(db, federationId).then(roundKey) };
+  byFederation.set(federationId, entry);
+  entry.key.catch(() => byFederation.delete(federationId));
+  return entry.key;
+}
+
+/**
+ * The member's state in the round: what would make its runtime act. Progress is not part of it,
+ * nor whether it answered the open secure stage: only its own message changes that, and having
+ * sent it the member waits for the next stage.
+ */
+async function memberTag(db: Db, f: Federation, memberId: string, round: RoundRow | undefined): Promise<{ tag: string; slot: typeof roundMembers.$inferSelect | undefined }> {
+  const [slot] = round ? await db.select().from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId))) : [];
+  const state = [f.status, JSON.stringify(f.config.privacy ?? null), roundKey(round), round?.failureReason, slot?.status, slot?.reason !== null && slot?.reason !== undefined].join('/');
+  return { tag: `"${contentHash(new TextEncoder().encode(state)).slice(0, 32)}"`, slot };
+}
+
+// Model versions never change once committed: their hashes are read once per process.
+const modelHashes = new WeakMap<Db, Map<string, string>>();
+async function modelHash(db: Db, federationId: string, version: number): Promise<string | undefined> {
+  const known = modelHashes.get(db) ?? new Map<string, string>();
+  modelHashes.set(db, known);
+  const key = `${federationId}/${version}`;
+  if (!known.has(key)) {
+    const [m] = await db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, federationId), eq(modelVersions.version, version)));
+    if (m) known.set(key, m.hash);
+  }
+  return known.get(key);
+}
+
+/** The full announcement (reads every slot's status: done once per change the member sees). */
+async function announcement(c: Context<AppEnv>, f: Federation, memberId: string, round: RoundRow, mine: typeof roundMembers.$inferSelect | undefined): Promise<RoundAnnouncement> {
+  const db = c.var.db;
+  const counts = await db.select({ status: roundMembers.status, n: sql<number>`count(*)::int` }).from(roundMembers).where(eq(roundMembers.roundId, round.id)).groupBy(roundMembers.status);
+  const count = (status: string) => Number(counts.find((x) => x.status === status)?.n ?? 0);
+  const waitingStatus: MemberRoundStatus = round.stage === 'evaluate' ? 'submitted' : 'selected';
+  const inStage = counts.reduce((n, x) => n + Number(x.n), 0) - count('dropped') - count('declined');
+  const out: RoundAnnouncement = {
+    federationId: f.id,
+    round: round.number,
+    status: round.status as RoundAnnouncement['status'],
+    stage: round.stage as Stage | null,
+    modelVersion: round.baseVersion,
+    modelHash: (await modelHash(db, f.id, round.baseVersion))!,
+    deadline: round.stageDeadline,
+    memberStatus: (mine?.status as MemberRoundStatus | undefined) ?? null,
+    progress: { done: inStage - count(waitingStatus), of: inStage },
+    cohort: inStage,
+    privacy: f.config.privacy ?? null,
+    failureReason: round.failureReason,
+  };
+  const artifact = await artifactRef(db, f.id, f.config, round.baseVersion);
+  if (artifact) out.modelArtifact = artifact;
+  // Secure rounds: the public round configuration and this member's request for the open stage.
+  if (round.status === 'open' && isSecAggStage(round.stage) && mine) {
+    const view = await c.var.orchestrator.secure.view(round, f.config, memberId);
+    out.secagg = view.secagg;
+    out.progress = view.progress;
+  }
+  if (round.committedVersion !== null) {
+    const next = await modelHash(db, f.id, round.committedVersion);
+    const nextArtifact = await artifactRef(db, f.id, f.config, round.committedVersion);
+    if (next) out.evaluateModel = { version: round.committedVersion, hash: next, ...(nextArtifact ? { artifact: nextArtifact } : {}) };
+  }
+  return out;
+}
+
+/** Parses `?wait=<ms>`: absent or 0 answers at once; at most MAX_WAIT_MS. */
+function waitOf(c: Context<AppEnv>): number {
+  const raw = c.req.query('wait');
+  if (raw === undefined || !/^\d{1,9}$/.test(raw)) return 0;
+  return Math.min(Number(raw), MAX_WAIT_MS);
+}
+
+export async function memberRoundView(c: Context<AppEnv>): Promise<Response> {
+  const fid = c.req.param('fid')!;
+  const memberId = c.req.param('mid')!;
+  let f = await getFederation(c, fid);
+  assertMemberSelf(c.var.principal!, f.id, memberId);
+  const db = c.var.db;
+  const seen = c.req.header('if-none-match');
+  let round = await latestRound(db, f.id);
+  let { tag, slot } = await memberTag(db, f, memberId, round);
+  const wait = waitOf(c);
+  if (seen === tag && wait > 0) {
+    // Held until the round moves (this process says so at once; another process's change is
+    // read within RECHECK_MS), the wait ends, or the member goes away.
+    const end = performance.now() + wait;
+    const watched = roundKey(round);
+    const signal = c.req.raw.signal;
+    while (!signal.aborted) {
+      const left = end - performance.now();
+      if (left <= 0) break;
+      const notifiedAt = await c.var.orchestrator.changed(f.id, Math.min(left, RECHECK_MS), signal);
+      if ((await sharedRoundKey(db, f.id, notifiedAt ?? performance.now() - RECHECK_MS)) !== watched) break;
+    }
+    f = await getFederation(c, fid);
+    round = await latestRound(db, f.id);
+    ({ tag, slot } = await memberTag(db, f, memberId, round));
+  }
+  c.header('etag', tag);
+  if (seen === tag) return c.body(null, 304);
+  const federation = { id: f.id, status: f.status, rounds: f.config.rounds };
+  if (!round) return c.json({ federation, round: null });
+  return c.json({ federation, round: await announcement(c, f, memberId, round, slot) });
+}
