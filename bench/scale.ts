@@ -70,7 +70,7 @@ async function oneRound(size: Size): Promise<BenchResult[]> {
       // poll); wait longer before taking silence for a missed deadline.
       pollMs: Math.max(20, Math.round(size.members / 10)),
       idleMs: 60_000,
-      log: process.env.SCALE_LOG ? (line) => console.log(`  [${((performance.now() - (roundStart || performance.now())) / 1000).toFixed(2)} s]${line}`) : undefined,
+      log: process.env.SCALE_LOG ? (line) => console.log(`  [${((performance.now() - (roundStart || performance.now())) / 1000).toFixed(2)} s, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MiB]${line}`) : undefined,
       wire: () => async (req, next) => {
         if (!roundStart && req.kind !== 'poll') {
           roundStart = performance.now();

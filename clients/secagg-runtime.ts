@@ -15,7 +15,7 @@ import type { SecAggMessage, SecAggRoundConfig, SecAggStage } from '../core/seca
 import type { IdentityKeyPair } from '../crypto/identity.ts';
 import { fromBase64, toBase64 } from '../crypto/identity.ts';
 import type { ClientSnapshot } from '../crypto/secagg-client.ts';
-import { SecAggClient } from '../crypto/secagg-client.ts';
+import { cloneSnapshot, SecAggClient } from '../crypto/secagg-client.ts';
 import type { UploadFallbackEvent, UploadVia } from './store-upload.ts';
 import { uploadThroughStore } from './store-upload.ts';
 import type { Transport } from './transport.ts';
@@ -37,8 +37,12 @@ export interface SecAggStateStore {
 export function memorySecAggStore(): SecAggStateStore {
   const rounds = new Map<string, SavedSecAggRound>();
   return {
-    load: (fid, round) => structuredClone(rounds.get(`${fid}/${round}`) ?? null),
-    save: (fid, round, saved) => void rounds.set(`${fid}/${round}`, structuredClone(saved)),
+    // Copies (the caller may change what it gets), sharing the round's never-changed configuration.
+    load(fid, round) {
+      const saved = rounds.get(`${fid}/${round}`);
+      return saved ? { ...saved, snapshot: cloneSnapshot(saved.snapshot) } : null;
+    },
+    save: (fid, round, saved) => void rounds.set(`${fid}/${round}`, { ...saved, snapshot: cloneSnapshot(saved.snapshot) }),
   };
 }
 
