@@ -1,16 +1,9 @@
 // Member-level distributed DP end to end: the real aggregator (PGlite) and member runtimes in one
 // process, a secure federation whose members add discrete Gaussian noise, one member with a
 // member-level budget that the second round would exceed.
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { and, asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../aggregator/db/database.ts';
-import { openDatabase } from '../aggregator/db/database.ts';
-import { selectBackend } from '../clients/backend.ts';
+import { describe, expect, it } from 'vitest';
 import { BudgetLedger } from '../clients/budget.ts';
-import type { PreparedDataset } from '../clients/dataset.ts';
-import { loadDataset } from '../clients/dataset.ts';
 import { parseMemberPolicy } from '../clients/policy.ts';
 import type { MemberEvent } from '../clients/runtime.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
@@ -18,18 +11,9 @@ import { TesseraError } from '../core/errors.ts';
 import { parseFederationConfig } from '../core/federation.ts';
 import { auditEvents, roundMembers, rounds } from '../schema/index.ts';
 import { runInProcess } from '../simulations/in-process.ts';
+import { HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const names = ['cleveland', 'hungarian', 'va', 'switzerland'];
-let data: PreparedDataset[];
-let database: Database;
-
-beforeAll(async () => {
-  await selectBackend('cpu');
-  data = await Promise.all(names.map((n) => loadDataset(path.join(root, `examples/heart-disease/${n}.dataset.json`))));
-  database = await openDatabase({ dataDir: 'memory' });
-});
-afterAll(() => database?.close());
+const hd = useHeartDiseaseFixture();
 
 const federation = (noise: Record<string, unknown>) => ({
   name: 'ddp',
@@ -82,16 +66,16 @@ describe('member-level distributed DP in a secure federation', () => {
     const budget = BudgetLedger.open(null, 'va');
     // One round costs at most 1 at delta 1e-5 (the sum over 3 members' noise); two compose to more than 1.2.
     const policy = parseMemberPolicy({ maxMemberEpsilon: 1.2, delta: 1e-5 });
-    const members = await Promise.all(names.map(async (name, i) => ({
+    const members = await Promise.all(HOSPITALS.map(async (name, i) => ({
       name,
-      model: await tabularMember(data[i], spec, { seed: 1 }),
+      model: await tabularMember(hd.data[i], spec, { seed: 1 }),
       ...(name === 'va' ? { options: { policy, budget, onEvent: (e: MemberEvent) => events.push(e) } } : {}),
     })));
-    const out = await runInProcess(config, members, { database });
+    const out = await runInProcess(config, members, { database: hd.database });
     expect(out.rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
     const vaId = [...out.names].find(([, n]) => n === 'va')![0];
-    const [r2] = await database.db.select().from(rounds).where(and(eq(rounds.federationId, out.federationId), eq(rounds.number, 2)));
-    const slots = await database.db.select().from(roundMembers).where(eq(roundMembers.roundId, r2.id)).orderBy(asc(roundMembers.memberId));
+    const [r2] = await hd.database.db.select().from(rounds).where(and(eq(rounds.federationId, out.federationId), eq(rounds.number, 2)));
+    const slots = await hd.database.db.select().from(roundMembers).where(eq(roundMembers.roundId, r2.id)).orderBy(asc(roundMembers.memberId));
     expect(slots.find((p) => p.memberId === vaId)).toMatchObject({ status: 'declined' });
     expect(slots.find((p) => p.memberId === vaId)!.reason).toMatch(/member-level privacy budget: this round would bring the cumulative epsilon to .* above this member's cap of 1.2/);
     expect(slots.filter((p) => p.status === 'evaluated')).toHaveLength(3);
@@ -102,7 +86,7 @@ describe('member-level distributed DP in a secure federation', () => {
     expect(budget.snapshot().federations[out.federationId].memberRounds!.map((r) => r.round)).toEqual([1]);
     expect(events.filter((e) => e.kind === 'member-privacy-spent')).toHaveLength(1);
     // Every evaluation in the ledger carries the member-level spend; the secure summary states the noise.
-    const entries = await database.db.select().from(auditEvents).where(eq(auditEvents.federationId, out.federationId)).orderBy(asc(auditEvents.seq));
+    const entries = await hd.database.db.select().from(auditEvents).where(eq(auditEvents.federationId, out.federationId)).orderBy(asc(auditEvents.seq));
     const evals = entries.filter((e) => e.kind === 'evaluation.accepted').map((e) => e.payload as { round: number; memberId: string; memberPrivacy?: { epsilon: number; cumulativeEpsilon: number; members: number; mechanism: string } });
     expect(evals).toHaveLength(7);
     expect(evals.every((p) => p.memberPrivacy?.mechanism === 'discrete-gaussian' && p.memberPrivacy.members === 3 && p.memberPrivacy.epsilon <= 1)).toBe(true);

@@ -1,14 +1,7 @@
 // Member-owned policy end to end: the real aggregator and member runtime in one process.
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { and, asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../aggregator/db/database.ts';
-import { openDatabase } from '../aggregator/db/database.ts';
-import { selectBackend } from '../clients/backend.ts';
+import { describe, expect, it } from 'vitest';
 import { BudgetLedger } from '../clients/budget.ts';
-import type { PreparedDataset } from '../clients/dataset.ts';
-import { loadDataset } from '../clients/dataset.ts';
 import { parseMemberPolicy } from '../clients/policy.ts';
 import type { MemberEvent } from '../clients/runtime.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
@@ -16,18 +9,9 @@ import { parseFederationConfig } from '../core/federation.ts';
 import { planDpSgd } from '../core/privacy/plan.ts';
 import { auditEvents, roundMembers, rounds } from '../schema/index.ts';
 import { runInProcess } from '../simulations/in-process.ts';
+import { HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const names = ['cleveland', 'hungarian', 'va', 'switzerland'];
-let data: PreparedDataset[];
-let database: Database;
-
-beforeAll(async () => {
-  await selectBackend('cpu');
-  data = await Promise.all(names.map((n) => loadDataset(path.join(root, `examples/heart-disease/${n}.dataset.json`))));
-  database = await openDatabase({ dataDir: 'memory' });
-});
-afterAll(() => database?.close());
+const hd = useHeartDiseaseFixture();
 
 const federation = (over: Record<string, unknown> = {}) => ({
   name: 'policy',
@@ -43,16 +27,16 @@ const federation = (over: Record<string, unknown> = {}) => ({
 /** The first `count` hospitals; the third (VA) runs with the given policy. */
 async function members(config: Record<string, unknown>, third: { policy: ReturnType<typeof parseMemberPolicy>; budget?: BudgetLedger; events: MemberEvent[] }, count = 3) {
   const spec = parseFederationConfig(config).model;
-  return Promise.all(names.slice(0, count).map(async (name, i) => ({
+  return Promise.all(HOSPITALS.slice(0, count).map(async (name, i) => ({
     name,
-    model: await tabularMember(data[i], spec, { seed: 1, dpNoiseSeed: i }),
+    model: await tabularMember(hd.data[i], spec, { seed: 1, dpNoiseSeed: i }),
     ...(i === 2 ? { options: { policy: third.policy, budget: third.budget, onEvent: (e: MemberEvent) => third.events.push(e) } } : {}),
   })));
 }
 
 async function participants(federationId: string, round: number) {
-  const [r] = await database.db.select().from(rounds).where(and(eq(rounds.federationId, federationId), eq(rounds.number, round)));
-  return database.db.select().from(roundMembers).where(eq(roundMembers.roundId, r.id)).orderBy(asc(roundMembers.memberId));
+  const [r] = await hd.database.db.select().from(rounds).where(and(eq(rounds.federationId, federationId), eq(rounds.number, round)));
+  return hd.database.db.select().from(roundMembers).where(eq(roundMembers.roundId, r.id)).orderBy(asc(roundMembers.memberId));
 }
 
 describe('member-owned policy in a federation (minMembers 2)', () => {
@@ -60,14 +44,14 @@ describe('member-owned policy in a federation (minMembers 2)', () => {
     const config = federation({ secure: false });
     // VA's cap sits between one round's spend and two rounds', at its own delta.
     const parsed = parseFederationConfig(config);
-    const plan = planDpSgd(parsed.privacy!, parsed.training, data[2].train.n, parsed.rounds);
+    const plan = planDpSgd(parsed.privacy!, parsed.training, hd.data[2].train.n, parsed.rounds);
     const probe = BudgetLedger.open(null, 'probe');
     const one = probe.projected('f', plan, 1e-5);
     probe.record('f', 1, plan, 0);
     const two = probe.projected('f', plan, 1e-5);
     const events: MemberEvent[] = [];
     const budget = BudgetLedger.open(null, 'va');
-    const out = await runInProcess(config, await members(config, { policy: parseMemberPolicy({ maxEpsilon: (one + two) / 2, delta: 1e-5 }), budget, events }), { database });
+    const out = await runInProcess(config, await members(config, { policy: parseMemberPolicy({ maxEpsilon: (one + two) / 2, delta: 1e-5 }), budget, events }), { database: hd.database });
     expect(out.rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
     const vaId = [...out.names].find(([, n]) => n === 'va')![0];
     const r2 = await participants(out.federationId, 2);
@@ -81,7 +65,7 @@ describe('member-owned policy in a federation (minMembers 2)', () => {
     expect(budget.snapshot().federations[out.federationId].declines.map((d) => d.round)).toEqual([2]);
     expect(events.filter((e) => e.kind === 'declined').map((e) => (e as { round: number }).round)).toEqual([2]);
     // The decline and each member's reported spend are in the ledger.
-    const entries = await database.db.select().from(auditEvents).where(eq(auditEvents.federationId, out.federationId)).orderBy(asc(auditEvents.seq));
+    const entries = await hd.database.db.select().from(auditEvents).where(eq(auditEvents.federationId, out.federationId)).orderBy(asc(auditEvents.seq));
     const declined = entries.filter((e) => e.kind === 'member.declined');
     expect(declined).toHaveLength(1);
     expect(declined[0].payload).toMatchObject({ round: 2, memberId: vaId, stage: 'fit' });
@@ -94,7 +78,7 @@ describe('member-owned policy in a federation (minMembers 2)', () => {
   it('a cohort below a member\'s minimum is declined; a secure round goes on with the others', async () => {
     const config = federation();
     const events: MemberEvent[] = [];
-    const out = await runInProcess(config, await members(config, { policy: parseMemberPolicy({ minCohort: 5 }), events }, 4), { database });
+    const out = await runInProcess(config, await members(config, { policy: parseMemberPolicy({ minCohort: 5 }), events }, 4), { database: hd.database });
     expect(out.rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
     const vaId = [...out.names].find(([, n]) => n === 'va')![0];
     for (const round of [1, 2]) {
