@@ -1,7 +1,7 @@
 /**
  * @module The member's view of the current round (GET /:fid/members/:mid/round), cheap to poll
  * by many members: every answer carries an ETag naming what the member acts on (round, stage,
- * status, its own status, whether it answered the open secure stage); a request with
+ * status, its own status; not progress, nor its own answers); a request with
  * `If-None-Match` of the current tag and `?wait=<ms>` is held until that changes or the wait
  * ends (304). While held it costs one shared read of the round per federation per recheck, not a
  * read of every member's slot, so a thousand waiting members cost the aggregator little.
