@@ -12,7 +12,8 @@ import { TesseraError } from '../core/errors.ts';
 import type { TrainingConfig, FederationConfig } from '../core/federation.ts';
 import { contentHash } from '../core/hash.ts';
 import { EXAMPLES_HEADER } from '../core/request-signing.ts';
-import type { RoundAnnouncement } from '../core/rounds.ts';
+import type { RoundAnnouncement, RoundAnnouncementWire } from '../core/rounds.ts';
+import type { SecAggRoundConfig } from '../core/secagg-wire.ts';
 import type { Tensor } from '../core/tensors.ts';
 import { flatten, subtract, unflatten, layoutOf } from '../core/tensors.ts';
 import type { FetchReport } from '../core/fetch-report.ts';
@@ -194,12 +195,26 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
   // the member waits for the next one too: its own message does not change the tag).
   const waitMs = opts.waitMs ?? 20_000;
   let seen: string | null = null;
+  // The secure round configuration last received: named in each poll (`have`) so the aggregator
+  // leaves it out of the answer, and put back into the announcement here.
+  const held: { current: { hash: string; config: SecAggRoundConfig } | null } = { current: null };
+  /** The announcement with its configuration (undefined: left out, and not the one held). */
+  const withConfig = (r: RoundAnnouncementWire | null): RoundAnnouncement | null | undefined => {
+    if (!r?.secagg) return r as RoundAnnouncement | null;
+    const { config, ...rest } = r.secagg;
+    if (config) {
+      held.current = { hash: rest.configHash, config };
+      return { ...r, secagg: { ...rest, config } };
+    }
+    return held.current?.hash === rest.configHash ? { ...r, secagg: { ...rest, config: held.current.config } } : undefined;
+  };
   while (!opts.signal?.aborted) {
     let res: Response;
+    const have = held.current ? `have=${held.current.hash}` : '';
     try {
       res = seen
-        ? await transport.send('GET', `${base}/members/${memberId}/round?wait=${waitMs}`, { headers: { 'if-none-match': seen }, signal: opts.signal })
-        : await transport.send('GET', `${base}/members/${memberId}/round`, { signal: opts.signal });
+        ? await transport.send('GET', `${base}/members/${memberId}/round?wait=${waitMs}${have && `&${have}`}`, { headers: { 'if-none-match': seen }, signal: opts.signal })
+        : await transport.send('GET', `${base}/members/${memberId}/round${have && `?${have}`}`, { signal: opts.signal });
     } catch (e) {
       if (opts.signal?.aborted) break;
       throw e;
@@ -207,7 +222,14 @@ export async function runMember(opts: RunMemberOptions): Promise<{ rounds: numbe
     if (res.status === 304) continue;
     const tag = res.headers.get('etag');
     seen = tag && waitMs > 0 ? tag : null;
-    const { federation: fed, round } = (await res.json()) as { federation: { status: string }; round: RoundAnnouncement | null };
+    const { federation: fed, round: sent } = (await res.json()) as { federation: { status: string }; round: RoundAnnouncementWire | null };
+    const round = withConfig(sent);
+    if (round === undefined) {
+      // Answered without a configuration this member does not hold: ask again, naming none.
+      held.current = null;
+      seen = null;
+      continue;
+    }
     const declinedNow = round?.status === 'open' && round.memberStatus === 'selected' && !(await admit(round));
     if (!declinedNow && secure && (await secure.step(round))) continue;
     if (!declinedNow && round?.status === 'open' && round.stage === 'fit' && round.memberStatus === 'selected' && !trained.has(round.round)) {

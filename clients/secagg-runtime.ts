@@ -16,6 +16,7 @@ import type { IdentityKeyPair } from '../crypto/identity.ts';
 import { fromBase64, toBase64 } from '../crypto/identity.ts';
 import type { ClientSnapshot } from '../crypto/secagg-client.ts';
 import { cloneSnapshot, SecAggClient } from '../crypto/secagg-client.ts';
+import { graphFor } from '../crypto/secagg-config.ts';
 import type { UploadFallbackEvent, UploadVia } from './store-upload.ts';
 import { uploadThroughStore } from './store-upload.ts';
 import type { Transport } from './transport.ts';
@@ -106,6 +107,35 @@ interface RoundState {
   maskedInput?: string;
 }
 
+/**
+ * What is wrong with an announced round configuration, or null: it must be this federation's and
+ * this round's, with the published settings. k, t and self-shares follow from the cohort size and
+ * those settings and are recomputed here, so an aggregator cannot announce a weaker threshold than
+ * the federation's rule gives.
+ */
+export function announcedConfigProblem(c: SecAggRoundConfig, at: { federationId: string; round: number }, s: SecureConfig): string | null {
+  const g = graphFor(c.members.length, { neighbours: s.neighbours ?? undefined, threshold: s.threshold ?? undefined, selfShares: s.selfShares ?? undefined });
+  return (
+    c.federationId !== at.federationId ? `federation ${c.federationId}` :
+    c.round !== at.round ? `round ${c.round}` :
+    c.neighbours !== g.k ? `${c.neighbours} neighbours (the federation's settings give ${g.k} for ${c.members.length} members)` :
+    c.threshold !== g.t ? `threshold ${c.threshold} (the federation's settings give ${g.t} for ${c.members.length} members)` :
+    (c.selfShares === true) !== g.selfShares ? `selfShares ${c.selfShares === true} (the federation's settings give ${g.selfShares})` :
+    c.quantization.clip !== s.clip ? `clip ${c.quantization.clip} (the federation publishes ${s.clip})` :
+    c.maxWeight !== s.maxWeight ? `maxWeight ${c.maxWeight} (the federation publishes ${s.maxWeight})` :
+    s.bits !== null && c.quantization.bits !== s.bits ? `bits ${c.quantization.bits} (the federation publishes ${s.bits})` :
+    noiseMismatch(c.distributedNoise, s.distributedNoise ?? null)
+  );
+}
+
+/** Distributed noise must be announced exactly as published (the member computes the variance itself: crypto/ddp-round.ts). */
+function noiseMismatch(announced: SecAggRoundConfig['distributedNoise'], published: SecureConfig['distributedNoise']): string | null {
+  if (!published) return announced ? 'distributed noise the federation does not publish' : null;
+  if (!announced) return `no distributed noise (the federation publishes ${published.mechanism} at epsilon ${published.epsilon})`;
+  const key = (n: { mechanism: string; epsilon: number; delta: number; l2Clip: number; minSurvivors: number }) => JSON.stringify([n.mechanism, n.epsilon, n.delta, n.l2Clip, n.minSurvivors]);
+  return key(announced) !== key(published) ? `distributed noise ${key(announced)} (the federation publishes ${key(published)})` : null;
+}
+
 /** One member's secure rounds. `step` answers the open stage if the announcement asks for it. */
 export function createSecureMember(opts: SecureMemberOptions) {
   const { transport, federationId, memberId, store } = opts;
@@ -135,26 +165,9 @@ export function createSecureMember(opts: SecureMemberOptions) {
     return state;
   }
 
-  /** The announced configuration must be this federation's, this round's, with the published settings. */
   function checkSettings(round: RoundAnnouncement): void {
-    const c = round.secagg!.config;
-    const s = opts.settings;
-    const wrong =
-      c.federationId !== federationId ? `federation ${c.federationId}` :
-      c.round !== round.round ? `round ${c.round}` :
-      c.quantization.clip !== s.clip ? `clip ${c.quantization.clip} (the federation publishes ${s.clip})` :
-      c.maxWeight !== s.maxWeight ? `maxWeight ${c.maxWeight} (the federation publishes ${s.maxWeight})` :
-      s.bits !== null && c.quantization.bits !== s.bits ? `bits ${c.quantization.bits} (the federation publishes ${s.bits})` :
-      noiseMismatch(c.distributedNoise, s.distributedNoise ?? null);
+    const wrong = announcedConfigProblem(round.secagg!.config, { federationId, round: round.round }, opts.settings);
     if (wrong) throw new TesseraError('FORBIDDEN', `refused: the round's secure-aggregation configuration names ${wrong}`, { field: 'secagg.config' });
-  }
-
-  /** Distributed noise must be announced exactly as published (the member computes the variance itself: crypto/ddp-round.ts). */
-  function noiseMismatch(announced: SecAggRoundConfig['distributedNoise'], published: SecureConfig['distributedNoise']): string | null {
-    if (!published) return announced ? 'distributed noise the federation does not publish' : null;
-    if (!announced) return `no distributed noise (the federation publishes ${published.mechanism} at epsilon ${published.epsilon})`;
-    const key = (n: { mechanism: string; epsilon: number; delta: number; l2Clip: number; minSurvivors: number }) => JSON.stringify([n.mechanism, n.epsilon, n.delta, n.l2Clip, n.minSurvivors]);
-    return key(announced) !== key(published) ? `distributed noise ${key(announced)} (the federation publishes ${key(published)})` : null;
   }
 
   async function answer(state: RoundState, round: RoundAnnouncement, stage: SecAggStage): Promise<SecAggMessage> {

@@ -70,6 +70,13 @@ export interface SecureConfig {
   /** Overrides of the neighbour count k and the threshold t (default rule in docs/secure-aggregation.md). */
   neighbours: number | null;
   threshold: number | null;
+  /**
+   * Members also keep a share of their own self-mask seed and mask key (k + 1 holders), so one more
+   * member may drop; null: the default rule (on only when k = 2, i.e. 3 members). With it, the
+   * default t is a majority of k + 1 and a lower one is refused. Absent in configs stored before it
+   * existed: read it as null. Trade-offs: docs/secure-aggregation.md.
+   */
+  selfShares: boolean | null;
   /** Member-level distributed DP: integer noise each member adds after quantization (docs/privacy.md); null: none. */
   distributedNoise: DistributedNoiseConfig | null;
 }
@@ -92,7 +99,7 @@ export interface DistributedNoiseConfig {
 
 export const DISTRIBUTED_NOISE_MECHANISMS = ['discrete-gaussian', 'skellam'] as const;
 
-export const DEFAULT_SECURE: SecureConfig = { enabled: true, clip: 4, bits: null, maxWeight: 10_000, neighbours: null, threshold: null, distributedNoise: null };
+export const DEFAULT_SECURE: SecureConfig = { enabled: true, clip: 4, bits: null, maxWeight: 10_000, neighbours: null, threshold: null, selfShares: null, distributedNoise: null };
 
 /** The federation's secure settings; configs stored before `secure` existed ran plaintext. */
 export const secureOf = (config: FederationConfig): SecureConfig => config.secure ?? { ...DEFAULT_SECURE, enabled: false };
@@ -114,8 +121,17 @@ export function parseSecure(input: unknown, path = 'secure', minMembers = 3): Se
     maxWeight: int(o, 'maxWeight', path, DEFAULT_SECURE.maxWeight, 1, 2 ** 32 - 1),
     neighbours: optionalInt('neighbours', 2, 65_535),
     threshold: optionalInt('threshold', 2, 65_535),
+    selfShares: optionalBoolean(o, 'selfShares', path),
     distributedNoise,
   };
+}
+
+/** An optional boolean setting: absent or null is null (the default rule applies). */
+function optionalBoolean(o: Record<string, unknown>, key: string, path: string): boolean | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'boolean') bad(`${path}.${key}`, 'true, false or null (null: the default rule)');
+  return v;
 }
 
 /** `secure.distributedNoise` (absent or null: none); `clip` is the secure clip it must not exceed. */

@@ -46,9 +46,18 @@ export interface RoundAnnouncement {
   secagg?: SecAggAnnouncement;
 }
 
+/** The member's round view as sent: a secure round's `config` is left out when the member said it holds it (see SecAggAnnouncement.configHash). */
+export type RoundAnnouncementWire = Omit<RoundAnnouncement, 'secagg'> & { secagg?: Omit<SecAggAnnouncement, 'config'> & { config?: SecAggRoundConfig } };
+
 /** What a member of a secure round needs to run the open stage. */
 export interface SecAggAnnouncement {
   config: SecAggRoundConfig;
+  /**
+   * Names `config` (BLAKE2b-256 of its JSON as sent). A member that holds it polls with
+   * `?have=<configHash>` and is answered without `config` (O(members) bytes that every member
+   * would otherwise receive at every stage); the member runtime puts its copy back.
+   */
+  configHash: string;
   /** What the aggregator asks of this member in the open stage (null at advertise_keys, or when it takes no part). */
   request: SecAggRequest | null;
   /** True once the aggregator holds this member's message for the open stage. */

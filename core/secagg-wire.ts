@@ -51,6 +51,12 @@ export interface SecAggRoundConfig {
   neighbours: number;
   /** t: shares needed to reconstruct a member's secret. */
   threshold: number;
+  /**
+   * Each member also keeps one share of its own b and s_sk, at its own index, and reveals its own
+   * b-share at unmask when it survived (Bonawitz et al. 2017): b then has k + 1 holders, so the
+   * round survives k + 1 - t losses. Absent (configs made before it existed): false.
+   */
+  selfShares?: boolean;
   /** m: model coordinates (the masked vector has m + SECAGG_EXTRA_WORDS words). */
   params: number;
   quantization: { clip: number; bits: number };

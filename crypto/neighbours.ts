@@ -12,6 +12,9 @@
  * - otherwise k = 2 * ceil(2 * log2 n) (about 4 log2 n, even): 28 at 100, 36 at 500, 40 at 1000;
  * - t = floor(k / 2) + 1: an honest majority of each neighbourhood is needed to reconstruct, and a
  *   member survives up to k - t dropped neighbours.
+ * - With self-shares (each member also holds a share of its own secrets: k + 1 holders), t is a
+ *   majority of the k + 1 holders, floor((k + 1) / 2) + 1, and may not be lower; self-shares are
+ *   on by default only when k = 2 (see defaultSelfShares).
  */
 import { TesseraError } from '../core/errors.ts';
 import { expandWords } from './prg.ts';
@@ -34,8 +37,17 @@ function bad(field: string, message: string): never {
   throw new TesseraError('BAD_REQUEST', `${field}: ${message}`, { field });
 }
 
+/**
+ * Whether members keep a share of their own secrets when the federation does not say: only when
+ * k = 2 (3 members, or a ring set by hand). There t = k = 2 is forced, so with k holders no loss is
+ * survivable; the own share makes it 2 of 3. At any larger k the extra dropout costs one colluder
+ * an active aggregator could add (even k) or needs t raised by one (odd k): the federation's
+ * choice (docs/secure-aggregation.md, "What a cohort tolerates, and small cohorts").
+ */
+export const defaultSelfShares = (k: number): boolean => k === 2;
+
 /** k and t for n members by the documented rule; either may be overridden (and is then validated). */
-export function chooseGraphParameters(n: number, overrides: { k?: number; t?: number } = {}): GraphParameters {
+export function chooseGraphParameters(n: number, overrides: { k?: number; t?: number; selfShares?: boolean } = {}): GraphParameters {
   if (!Number.isInteger(n) || n < MIN_SECAGG_MEMBERS) bad('members', `secure aggregation needs at least ${MIN_SECAGG_MEMBERS} members, got ${n}`);
   let k = overrides.k ?? (n <= FULL_SECAGG_MAX_MEMBERS ? n - 1 : Math.min(n - 1, 2 * Math.ceil(2 * Math.log2(n))));
   if (!Number.isInteger(k) || k < 2 || k > n - 1) bad('secagg.neighbours', `expected an integer in [2, ${n - 1}], got ${k}`);
@@ -44,8 +56,14 @@ export function chooseGraphParameters(n: number, overrides: { k?: number; t?: nu
     if (overrides.k !== undefined && k + 1 > n - 1) bad('secagg.neighbours', `no ${k}-regular graph on ${n} members`);
     k = Math.min(n - 1, k + 1);
   }
-  const t = overrides.t ?? Math.floor(k / 2) + 1;
+  // A majority of the holders of a member's self-mask seed: its k neighbours, plus itself with self-shares.
+  const majority = Math.floor((k + (overrides.selfShares ? 1 : 0)) / 2) + 1;
+  const t = overrides.t ?? majority;
   if (!Number.isInteger(t) || t < 2 || t > k) bad('secagg.threshold', `expected an integer in [2, ${k}] (the neighbour count), got ${t}`);
+  if (overrides.selfShares && t < majority) {
+    // 2t <= k + 1: an aggregator telling two halves of the holders different survivor lists could collect t of each secret on its own.
+    bad('secagg.threshold', `with selfShares a member's self-mask seed has k + 1 = ${k + 1} holders; t must be a majority of them, at least ${majority}, got ${t} (or set selfShares to false)`);
+  }
   return { k, t, full: k === n - 1 };
 }
 

@@ -4,6 +4,10 @@
  * signed message to send. No I/O, no clock. The client refuses, with a TesseraError, anything an
  * honest member must not do: answer a request of another round or stage, mask with fewer than t
  * neighbours, sign two different survivor sets, or reveal both shares of one member.
+ *
+ * With self-shares (config.selfShares) the member also splits its secrets at its own index, keeps
+ * that share pair in its snapshot, and at unmask reveals its own self-mask share (never its own
+ * mask-key share: it is alive to reveal it only because it survived).
  */
 import { TesseraError } from '../core/errors.ts';
 import type {
@@ -46,6 +50,12 @@ export interface ClientSnapshot {
   accepted: Record<string, [string, string]>;
   /** Shares received from neighbours: id -> [mask-key share, self-mask share] (encoded). */
   held: Record<string, [string, string]>;
+  /**
+   * With self-shares, once keys are shared: this member's own share pair [mask-key share,
+   * self-mask share] (encoded, at its own index). Absent otherwise, and in snapshots made before
+   * self-shares existed.
+   */
+  ownShares?: [string, string];
   /** The survivor set this member signed, once signed. */
   signedSurvivors: string[] | null;
   /** Fingerprint of each answered request, so a retry gets the same answer and a different request is refused. */
@@ -210,8 +220,11 @@ export class SecAggClient {
       }
       this.s.accepted = accepted;
       const indices = ids.map((id) => this.ctx.indexOf.get(id)!);
+      // With self-shares the last point is this member's own index (distinct from every neighbour's).
+      if (this.ctx.selfShares) indices.push(this.ctx.indexOf.get(this.s.memberId)!);
       const maskShares = split(this.secret('maskSecret'), this.ctx.t, indices);
       const selfShares = split(this.secret('selfMaskSeed'), this.ctx.t, indices);
+      if (this.ctx.selfShares) this.s.ownShares = [toBase64(encodeShare(maskShares[ids.length])), toBase64(encodeShare(selfShares[ids.length]))];
       const encryption = this.keyPair('encryption');
       const shares = ids.map((to, i) => {
         const plaintext = new Uint8Array(74);
@@ -373,7 +386,8 @@ export class SecAggClient {
 
   /**
    * Stage 5: reveals the self-mask share of each survivor and the mask-key share of each dropped
-   * member it holds shares of. Refuses a request that lists a member as both survivor and dropped,
+   * member it holds shares of; with self-shares, its own self-mask share too (it is a survivor:
+   * the set it signed lists it). Refuses a request that lists a member as both survivor and dropped,
    * that differs from the survivor set it signed, or that lacks t valid signatures on that set.
    */
   unmask(request: UnmaskRequest): UnmaskMessage {
@@ -381,22 +395,34 @@ export class SecAggClient {
     return this.once('unmask', request, () => {
       const signed = this.s.signedSurvivors;
       if (!signed) return fail('ROUND_STATE', 'unmask before signing a survivor set', 'stage');
-      const both = request.dropped.filter((id) => request.survivors.includes(id));
+      const survivorSet = new Set(request.survivors);
+      const both = request.dropped.filter((id) => survivorSet.has(id));
       if (both.length > 0) fail('FORBIDDEN', `refused: the request asks for both shares of member ${both[0]} (self mask and mask key); that would reveal its input`, 'dropped');
+      const signedJson = canonicalJson(signed);
       const survivors = [...request.survivors].sort();
-      if (canonicalJson(survivors) !== canonicalJson(signed)) fail('FORBIDDEN', 'refused: the survivor set differs from the one this member signed', 'survivors');
+      if (canonicalJson(survivors) !== signedJson) fail('FORBIDDEN', 'refused: the survivor set differs from the one this member signed', 'survivors');
+      const signedSet = new Set(signed);
       const signers = new Set<string>();
+      // t valid signatures on the same set are what is required; checking more adds nothing.
       for (const sig of request.signatures) {
+        if (signers.size >= this.ctx.t) break;
         const key = this.ctx.identityKeys.get(sig.memberId);
-        if (!key || !signed.includes(sig.memberId) || sig.stage !== 'consistency') continue;
+        if (!key || !signedSet.has(sig.memberId) || sig.stage !== 'consistency') continue;
         if (sig.federationId !== this.ctx.config.federationId || sig.round !== this.ctx.config.round) continue;
-        if (canonicalJson(sig.survivors) === canonicalJson(signed) && verifyMessage(sig, key)) signers.add(sig.memberId);
+        if (canonicalJson(sig.survivors) === signedJson && verifyMessage(sig, key)) signers.add(sig.memberId);
       }
       if (signers.size < this.ctx.t) fail('FORBIDDEN', `refused: ${signers.size} valid signatures on the survivor set; ${this.ctx.t} needed`, 'signatures');
       const shares: RevealedShare[] = [];
-      for (const id of survivors) if (id in this.s.held) shares.push({ of: id, kind: 'self_mask', share: this.s.held[id][1] });
+      const me = this.s.memberId;
+      const own = this.ctx.selfShares ? this.s.ownShares : undefined;
+      if (own && !survivorSet.has(me)) fail('FORBIDDEN', `refused: the survivor set does not list this member (${me}); it reveals its own share only as a survivor`, 'survivors');
+      for (const id of survivors) {
+        if (id === me && own) shares.push({ of: id, kind: 'self_mask', share: own[1] });
+        else if (id in this.s.held) shares.push({ of: id, kind: 'self_mask', share: this.s.held[id][1] });
+      }
       for (const id of [...new Set(request.dropped)].sort()) {
-        if (id in this.s.held) shares.push({ of: id, kind: 'mask_key', share: this.s.held[id][0] });
+        // Never its own (id === me is not in held): this member is alive, and its self-mask share is out.
+        if (id !== me && id in this.s.held) shares.push({ of: id, kind: 'mask_key', share: this.s.held[id][0] });
       }
       return signMessage<UnmaskMessage>({ ...this.binding('unmask'), shares }, this.identity.secretKey);
     });

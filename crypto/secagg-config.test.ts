@@ -36,15 +36,40 @@ describe('round configuration', () => {
     expect(() => checkRoundConfig({ ...good, graphSeed: 'xyz' })).toThrow(/graphSeed/);
     expect(() => checkRoundConfig({ ...good, maxWeight: 0 })).toThrow(/maxWeight/);
     expect(() => checkRoundConfig({ ...good, members: [{ ...good.members[0], identityKey: 'nope' }, ...good.members.slice(1)] })).toThrow(/identityKey/);
+    expect(() => checkRoundConfig({ ...good, selfShares: 'yes' as never })).toThrow(/secagg\.selfShares: expected true or false/);
+    // With self-shares t must be a majority of the k + 1 holders: 3 of 5 holds, 2 of 4 does not.
+    expect(() => checkRoundConfig({ ...good, selfShares: true })).not.toThrow();
+    const four = createRoundConfig({ federationId: 'f', round: 1, members: members(4), params: 10, clip: 1, maxWeight: 5 });
+    expect(() => checkRoundConfig({ ...four, selfShares: true })).toThrow(/secagg\.threshold: with selfShares .* k \+ 1 = 4 holders; t must be a majority of them, at least 3, got 2/);
   });
 
-  it('states what each small cohort tolerates (k - t dropouts), as documented', () => {
+  it('self-shares: on by default only at k = 2; when asked for, t is a majority of k + 1; an old config without the field keeps today\'s behaviour', () => {
+    const pick = (n: number, extra: { selfShares?: boolean; neighbours?: number; threshold?: number } = {}) => {
+      const c = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1, ...extra });
+      return [c.neighbours, c.threshold, c.selfShares ?? null];
+    };
+    expect(pick(3)).toEqual([2, 2, true]);
+    expect(pick(3, { selfShares: false })).toEqual([2, 2, null]);
+    expect(pick(4)).toEqual([3, 2, null]);
+    expect(pick(4, { selfShares: true })).toEqual([3, 3, true]);
+    expect(pick(5, { selfShares: true })).toEqual([4, 3, true]);
+    expect(pick(100, { neighbours: 2 })).toEqual([2, 2, true]);
+    expect(() => pick(4, { selfShares: true, threshold: 2 })).toThrow(/secagg\.threshold.*at least 3, got 2/);
+    // A stored 3-member configuration from before the field: no self-shares, one loss fails the round as it did.
+    const cohort = createLocalCohort({ members: 3, params: 30, seed: 3 });
+    const { selfShares, ...old } = cohort.config;
+    expect(selfShares).toBe(true);
+    expect(roundContext(old).selfShares).toBe(false);
+    expect(runLocalRound({ ...cohort, config: old, dropAfter: { share_keys: ['m1'] } }).result).toEqual({ status: 'failed', reason: 'cannot unmask: member m0: 1 of 2 needed shares; member m2: 1 of 2 needed shares' });
+  });
+
+  it('states what each small cohort tolerates (k - t dropouts, k + 1 - t with self-shares), as documented', () => {
     const rows = [3, 4, 5, 6, 7, 8, 64, 100, 500].map((n) => {
-      const { neighbours: k, threshold: t } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1 });
-      return [n, k, t, roundGuarantees(k, t)];
+      const { neighbours: k, threshold: t, selfShares } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1 });
+      return [n, k, t, roundGuarantees(k, t, selfShares)];
     });
     expect(rows).toEqual([
-      [3, 2, 2, { dropouts: 0, colludingMembers: 1, colludingWithActiveAggregator: 1 }],
+      [3, 2, 2, { dropouts: 1, colludingMembers: 1, colludingWithActiveAggregator: 0 }],
       [4, 3, 2, { dropouts: 1, colludingMembers: 1, colludingWithActiveAggregator: 0 }],
       [5, 4, 3, { dropouts: 1, colludingMembers: 2, colludingWithActiveAggregator: 1 }],
       [6, 5, 3, { dropouts: 2, colludingMembers: 2, colludingWithActiveAggregator: 0 }],
@@ -53,6 +78,19 @@ describe('round configuration', () => {
       [64, 63, 32, { dropouts: 31, colludingMembers: 31, colludingWithActiveAggregator: 0 }],
       [100, 28, 15, { dropouts: 13, colludingMembers: 14, colludingWithActiveAggregator: 1 }],
       [500, 36, 19, { dropouts: 17, colludingMembers: 18, colludingWithActiveAggregator: 1 }],
+    ]);
+    // Opting in elsewhere (docs table): same dropouts and one more colluder of each kind at odd k (t raised), one more dropout and one fewer active colluder at even k.
+    const opted = [4, 5, 6, 7, 8, 100].map((n) => {
+      const { neighbours: k, threshold: t } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1, selfShares: true });
+      return [n, k, t, roundGuarantees(k, t, true)];
+    });
+    expect(opted).toEqual([
+      [4, 3, 3, { dropouts: 1, colludingMembers: 2, colludingWithActiveAggregator: 1 }],
+      [5, 4, 3, { dropouts: 2, colludingMembers: 2, colludingWithActiveAggregator: 0 }],
+      [6, 5, 4, { dropouts: 2, colludingMembers: 3, colludingWithActiveAggregator: 1 }],
+      [7, 6, 4, { dropouts: 3, colludingMembers: 3, colludingWithActiveAggregator: 0 }],
+      [8, 7, 5, { dropouts: 3, colludingMembers: 4, colludingWithActiveAggregator: 1 }],
+      [100, 28, 15, { dropouts: 14, colludingMembers: 14, colludingWithActiveAggregator: 0 }],
     ]);
   });
 
@@ -69,8 +107,8 @@ describe('round configuration', () => {
     expect(two.result).toEqual({ status: 'failed', reason: 'cannot unmask: member m0: 1 of 2 needed shares; member m3: 1 of 2 needed shares' });
   });
 
-  it('3 members tolerate no dropout: one after share_keys fails the round with the reason, never a wrong sum', () => {
-    const cohort = createLocalCohort({ members: 3, params: 300, seed: 3 });
+  it('3 members without self-shares tolerate no dropout: one after share_keys fails the round with the reason, never a wrong sum', () => {
+    const cohort = createLocalCohort({ members: 3, params: 300, seed: 3, selfShares: false });
     expect([cohort.config.neighbours, cohort.config.threshold]).toEqual([2, 2]);
     expect(runLocalRound(cohort).result.status).toBe('completed');
     const one = runLocalRound({ ...cohort, dropAfter: { share_keys: ['m1'] } });

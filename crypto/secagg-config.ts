@@ -9,7 +9,7 @@ import { sodium } from '../core/sodium.ts';
 import type { SecAggMember, SecAggRoundConfig } from '../core/secagg-wire.ts';
 import { SECAGG_EXTRA_WORDS, SECAGG_PROTOCOL } from '../core/secagg-wire.ts';
 import { fromBase64 } from './identity.ts';
-import { chooseGraphParameters, neighbourGraph } from './neighbours.ts';
+import { chooseGraphParameters, defaultSelfShares, neighbourGraph } from './neighbours.ts';
 import { checkHeadroom, maxBitsFor } from './quantization.ts';
 import { checkRoundNoise } from './ddp-round.ts';
 
@@ -40,14 +40,28 @@ export interface RoundConfigInput {
   /** Overrides of the k/t rule. */
   neighbours?: number;
   threshold?: number;
+  /** Members keep a share of their own secrets (SecAggRoundConfig.selfShares); default: defaultSelfShares(k), i.e. on when k = 2. */
+  selfShares?: boolean;
   graphSeed?: string;
+}
+
+/**
+ * The neighbour count k, threshold t and self-share setting the documented rule gives a cohort of
+ * n under the federation's settings: the aggregator configures rounds with it, and every member
+ * recomputes it, so an aggregator cannot announce a weaker threshold than the federation publishes.
+ */
+export function graphFor(n: number, s: { neighbours?: number; threshold?: number; selfShares?: boolean }): { k: number; t: number; selfShares: boolean } {
+  const selfShares = s.selfShares ?? defaultSelfShares(chooseGraphParameters(n, { k: s.neighbours }).k);
+  const { k, t } = chooseGraphParameters(n, { k: s.neighbours, t: s.threshold, selfShares });
+  return { k, t, selfShares };
 }
 
 /** Builds a round configuration, applying the documented defaults; throws naming the first bad field. */
 export function createRoundConfig(input: RoundConfigInput): SecAggRoundConfig {
   const members = [...input.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const n = members.length;
-  const { k, t } = chooseGraphParameters(n, { k: input.neighbours, t: input.threshold });
+  if (input.selfShares !== undefined && typeof input.selfShares !== 'boolean') bad('secagg.selfShares', `expected true or false, got ${JSON.stringify(input.selfShares)}`);
+  const { k, t, selfShares } = graphFor(n, { neighbours: input.neighbours, threshold: input.threshold, selfShares: input.selfShares });
   const config: SecAggRoundConfig = {
     protocol: SECAGG_PROTOCOL,
     federationId: input.federationId,
@@ -56,6 +70,8 @@ export function createRoundConfig(input: RoundConfigInput): SecAggRoundConfig {
     graphSeed: input.graphSeed ?? defaultGraphSeed(input.federationId, input.round, members.map((m) => m.id)),
     neighbours: k,
     threshold: t,
+    // Only when on: a configuration without self-shares stays byte-identical to one made before the field existed.
+    ...(selfShares ? { selfShares: true } : {}),
     params: input.params,
     quantization: { clip: input.clip, bits: input.bits ?? Math.min(24, maxBitsFor(n)) },
     maxWeight: input.maxWeight,
@@ -77,7 +93,8 @@ export function checkRoundConfig(config: SecAggRoundConfig): void {
     const key = fromBase64(m.identityKey);
     if (!key || key.length !== 32) bad(`members[${i}].identityKey`, 'expected a base64url Ed25519 public key');
   });
-  const chosen = chooseGraphParameters(n, { k: config.neighbours, t: config.threshold });
+  if (config.selfShares !== undefined && typeof config.selfShares !== 'boolean') bad('secagg.selfShares', `expected true or false, got ${JSON.stringify(config.selfShares)}`);
+  const chosen = chooseGraphParameters(n, { k: config.neighbours, t: config.threshold, selfShares: config.selfShares === true });
   if (chosen.k !== config.neighbours) bad('neighbours', `no ${config.neighbours}-regular graph on ${n} members`);
   if (!/^[0-9a-f]{64}$/.test(config.graphSeed)) bad('graphSeed', 'expected 64 hex digits');
   if (!Number.isInteger(config.params) || config.params < 1 || config.params > 2 ** 28) bad('params', 'expected an integer in [1, 2^28]');
@@ -87,26 +104,32 @@ export function checkRoundConfig(config: SecAggRoundConfig): void {
   checkRoundNoise(config);
 }
 
-/** What a round's k and t guarantee; docs/secure-aggregation.md derives each bound. */
+/**
+ * What a round's k, t and self-shares guarantee; docs/secure-aggregation.md derives each bound.
+ * h is the number of holders of a member's self-mask seed: k, or k + 1 with self-shares.
+ */
 export interface RoundGuarantees {
   /**
-   * Members that may vanish after share_keys, wherever they sit in the graph, with the round
-   * still completing: k - t (a survivor's self-mask seed is held by its k neighbours only, and
-   * t of them must be alive to reveal it). Zero for 3 members (k = t = 2).
+   * Members that may vanish after share_keys, wherever they sit in the graph and after whichever
+   * stage, with the round still completing: h - t (t holders of each survivor's self-mask seed
+   * must be alive to reveal it). 0 for 3 members without self-shares (k = t = 2), 1 with them.
    */
   dropouts: number;
-  /** Colluding members an honest-but-curious aggregator may add without learning a member's input: t - 1. */
+  /** Colluding members an honest-but-curious aggregator may add without learning a member's input: t - 1 (self-shares change nothing: a member reveals its own share only of b, and only as a survivor). */
   colludingMembers: number;
   /**
    * Colluding neighbours an active aggregator (one that tells holders different survivor lists)
-   * may add: the largest c with 2t > k + c, i.e. 2t - k - 1 (0 for odd k at the default t).
+   * may add: the largest c with 2t > h + c, i.e. 2t - h - 1 (the victim's own b-share counts on
+   * the aggregator's side: it shows the victim a list where it survived). 0 for odd k at the
+   * default t without self-shares, and for every k at the default t with them.
    */
   colludingWithActiveAggregator: number;
 }
 
-/** The guarantees of a k/t choice (both halves use the same rule). */
-export function roundGuarantees(k: number, t: number): RoundGuarantees {
-  return { dropouts: Math.max(0, k - t), colludingMembers: t - 1, colludingWithActiveAggregator: Math.max(0, 2 * t - k - 1) };
+/** The guarantees of a k/t/self-shares choice (both halves use the same rule). */
+export function roundGuarantees(k: number, t: number, selfShares = false): RoundGuarantees {
+  const holders = k + (selfShares ? 1 : 0);
+  return { dropouts: Math.max(0, holders - t), colludingMembers: t - 1, colludingWithActiveAggregator: Math.max(0, 2 * t - holders - 1) };
 }
 
 /** Everything derived from a configuration that both halves of the protocol use. */
@@ -115,6 +138,8 @@ export interface RoundContext {
   n: number;
   k: number;
   t: number;
+  /** Members keep and reveal a share of their own self-mask seed (SecAggRoundConfig.selfShares). */
+  selfShares: boolean;
   /** Words in a masked vector. */
   words: number;
   ids: string[];
@@ -152,6 +177,7 @@ function deriveRoundContext(config: SecAggRoundConfig): RoundContext {
     n: ids.length,
     k: config.neighbours,
     t: config.threshold,
+    selfShares: config.selfShares === true,
     words: config.params + SECAGG_EXTRA_WORDS,
     ids,
     indexOf: new Map(ids.map((id, i) => [id, i + 1])),

@@ -6,6 +6,10 @@
  * Removing the masks is most of the work; `closeAsync` spreads it over worker threads
  * (crypto/unmask-pool.ts) with the same result as the synchronous `close`.
  *
+ * With self-shares (config.selfShares) a surviving member's unmask message may carry its own
+ * self-mask share, which counts toward the t needed like any other; a dropped member's own
+ * shares are gone with it.
+ *
  * Persistence: `snapshot()` is JSON-safe (the running sum of masked vectors travels as base64, so
  * memory and snapshot grow with the model, not with members x model); `SecAggServer.restore`
  * resumes from it. Alternatively `SecAggServer.replay` rebuilds the state from the persisted
@@ -14,7 +18,7 @@
 import { TesseraError } from '../core/errors.ts';
 import { contentHash } from '../core/hash.ts';
 import type {
-  AdvertiseKeysMessage, ConsistencyMessage, MaskedInputMessage, SecAggMessage, SecAggRequest, SecAggRoundConfig,
+  SealedShare, AdvertiseKeysMessage, ConsistencyMessage, MaskedInputMessage, SecAggMessage, SecAggRequest, SecAggRoundConfig,
   SecAggStage, ShareKeysMessage, UnmaskMessage,
 } from '../core/secagg-wire.ts';
 import { EXTRA_WORD, SECAGG_PROTOCOL, SECAGG_STAGES } from '../core/secagg-wire.ts';
@@ -86,6 +90,15 @@ export class SecAggServer {
   private readonly ctx: RoundContext;
   private readonly s: ServerSnapshot;
   private accumulator: Uint32Array | null = null;
+  /** Derived from closed stages, which never change: sets of completers, shares by recipient, the dropped list (a thousand members' requests made each O(members) without them). */
+  private readonly memo = new Map<string, unknown>();
+  private memoized<T>(key: string, make: () => T): T {
+    if (!this.memo.has(key)) this.memo.set(key, make());
+    return this.memo.get(key) as T;
+  }
+  private completedSet(stage: SecAggStage): Set<string> {
+    return this.memoized(`completed/${stage}`, () => new Set(this.s.completed[stage]!));
+  }
 
   constructor(config: SecAggRoundConfig, restored?: ServerSnapshot) {
     this.ctx = roundContext(config);
@@ -130,6 +143,16 @@ export class SecAggServer {
     return this.s.completed[stage] ?? Object.keys(this.s.messages[stage]).sort();
   }
 
+  /** Whether `memberId`'s message for `stage` was received (O(1), where members() sorts). */
+  sent(stage: SecAggStage, memberId: string): boolean {
+    return Object.hasOwn(this.s.messages[stage], memberId);
+  }
+
+  /** How many members completed `stage` (closed) or sent its message so far (open). */
+  sentCount(stage: SecAggStage): number {
+    return this.s.completed[stage]?.length ?? Object.keys(this.s.messages[stage]).length;
+  }
+
   private current(): SecAggStage {
     const stage = this.s.stage;
     if (stage === 'done' || stage === 'failed') {
@@ -152,7 +175,7 @@ export class SecAggServer {
     const key = this.ctx.identityKeys.get(member);
     if (!key) throw new TesseraError('FORBIDDEN', `member ${member} is not in round ${this.ctx.config.round}'s cohort`, { field: 'memberId' });
     const previousStage = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) - 1];
-    if (previousStage && !this.s.completed[previousStage]!.includes(member)) {
+    if (previousStage && !this.completedSet(previousStage).has(member)) {
       throw new TesseraError('FORBIDDEN', `member ${member} did not complete ${previousStage}, so it takes no part in ${stage}`, { field: 'memberId' });
     }
     if (!verifyMessage(message, key)) throw new TesseraError('UNAUTHENTICATED', `${stage} message of member ${member}: bad signature`, { field: 'signature' });
@@ -186,10 +209,10 @@ export class SecAggServer {
       throw new TesseraError('BAD_REQUEST', 'selfMaskCommitment: expected 64 hex digits', { field: 'selfMaskCommitment' });
     }
     const neighbours = this.ctx.neighbours.get(m.memberId)!;
-    const advertised = this.s.completed.advertise_keys!;
+    const advertised = this.completedSet('advertise_keys');
     const seen = new Set<string>();
     for (const share of m.shares) {
-      if (share.from !== m.memberId || !neighbours.has(share.to) || !advertised.includes(share.to) || seen.has(share.to)) {
+      if (share.from !== m.memberId || !neighbours.has(share.to) || !advertised.has(share.to) || seen.has(share.to)) {
         throw new TesseraError('BAD_REQUEST', `shares: a share to ${share.to} from ${share.from} is not one ${m.memberId} may send`, { field: 'shares' });
       }
       decodeBase64(share.ciphertext, 'ciphertext');
@@ -222,7 +245,9 @@ export class SecAggServer {
     for (const r of m.shares) {
       const sent = (this.s.messages.share_keys as Record<string, ShareKeysMessage>)[r.of];
       const expected = survivors.has(r.of) ? 'self_mask' : 'mask_key';
-      if (!sent || !sent.shares.some((x) => x.to === m.memberId) || r.kind !== expected || seen.has(r.of)) {
+      // Its own share (self-shares only): the member is a survivor (it signed consistency), so only of its self mask.
+      const holds = r.of === m.memberId ? this.ctx.selfShares : sent?.shares.some((x) => x.to === m.memberId);
+      if (!sent || !holds || r.kind !== expected || seen.has(r.of)) {
         throw new TesseraError('BAD_REQUEST', `shares: ${m.memberId} cannot reveal a ${r.kind} share of ${r.of}`, { field: 'shares' });
       }
       if (decodeShare(decodeBase64(r.share, 'share', 37)).index !== holderIndex) {
@@ -336,7 +361,7 @@ export class SecAggServer {
     const stage = this.s.stage;
     if (stage === 'done' || stage === 'failed' || stage === 'advertise_keys') return null;
     const previous = SECAGG_STAGES[SECAGG_STAGES.indexOf(stage) - 1];
-    if (!this.s.completed[previous]!.includes(memberId)) return null;
+    if (!this.completedSet(previous).has(memberId)) return null;
     const base = { protocol: SECAGG_PROTOCOL as typeof SECAGG_PROTOCOL, federationId: this.ctx.config.federationId, round: this.ctx.config.round, memberId };
     const msgs = this.s.messages;
     switch (stage) {
@@ -346,14 +371,27 @@ export class SecAggServer {
         return { ...base, stage, advertisements };
       }
       case 'masked_input': {
-        const shares = this.s.completed.share_keys!.flatMap((id) => (msgs.share_keys[id] as ShareKeysMessage).shares.filter((x) => x.to === memberId));
-        return { ...base, stage, shares };
+        const byRecipient = this.memoized('shares-by-recipient', () => {
+          const index = new Map<string, SealedShare[]>();
+          for (const id of this.s.completed.share_keys!) {
+            for (const x of (msgs.share_keys[id] as ShareKeysMessage).shares) {
+              const list = index.get(x.to) ?? [];
+              if (list.length === 0) index.set(x.to, list);
+              list.push(x);
+            }
+          }
+          return index;
+        });
+        return { ...base, stage, shares: byRecipient.get(memberId) ?? [] };
       }
       case 'consistency':
         return { ...base, stage, survivors: this.s.completed.masked_input! };
       case 'unmask': {
         const survivors = this.s.completed.masked_input!;
-        const dropped = this.s.completed.share_keys!.filter((id) => !survivors.includes(id));
+        const dropped = this.memoized('dropped', () => {
+          const alive = this.completedSet('masked_input');
+          return this.s.completed.share_keys!.filter((id) => !alive.has(id));
+        });
         // The member needs t valid signatures: its neighbours' first, then others.
         const mine = this.ctx.neighbours.get(memberId)!;
         const signers = this.s.completed.consistency!;
@@ -376,7 +414,8 @@ export class SecAggServer {
   }
 
   /**
-   * Decodes the revealed shares and checks that every needed secret has t of them; the returned
+   * Decodes the revealed shares (survivors' own self-mask shares included) and checks that every
+   * needed secret has t of them; the returned
    * plan then reconstructs the survivors' self-mask seeds and the dropped members' keys (each
    * checked against its commitment or public key) and derives the pairwise seeds. Null, or a
    * false/null step, when the round failed.

@@ -24,6 +24,8 @@ export const rounds = pgTable(
     metrics: jsonb('metrics'),
     openedAt: bigint('opened_at', { mode: 'number' }).notNull(),
     closedAt: bigint('closed_at', { mode: 'number' }),
+    /** Secure rounds: how many secure-aggregation messages are stored (raised with each insert under the round's lock), so a process can tell its cached protocol state is current without counting rows. */
+    secaggMessages: integer('secagg_messages').notNull().default(0),
   },
   (t) => [uniqueIndex('rounds_federation_number').on(t.federationId, t.number)],
 );

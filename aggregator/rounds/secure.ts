@@ -11,7 +11,7 @@
  * members (fixed when it opened) with their enrolled identity keys, and the parameters come from
  * the federation's `secure` settings, so every process derives the same config and graph.
  */
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm';
 import { TesseraError } from '../../core/errors.ts';
 import type { FederationConfig } from '../../core/federation.ts';
 import { secureOf } from '../../core/federation.ts';
@@ -64,6 +64,7 @@ export async function secureRoundConfig(db: Db, federationId: string, roundId: n
       maxWeight: s.maxWeight,
       neighbours: s.neighbours ?? undefined,
       threshold: s.threshold ?? undefined,
+      selfShares: s.selfShares ?? undefined,
     });
     return dp ? { ...rc, distributedNoise: dp.noise } : rc;
   } catch (e) {
@@ -76,16 +77,24 @@ export async function secureRoundConfig(db: Db, federationId: string, roundId: n
 interface Cached {
   server: SecAggServer;
   config: SecAggRoundConfig;
+  /** contentHash of the config's JSON, computed once (members echo it to be spared the config). */
+  configHash?: string;
   stage: SecAggStage;
-  /** Stored secure-aggregation messages the server has seen. */
+  /** Stored secure-aggregation messages the server has seen (compared with the round row's `secaggMessages`). */
   count: number;
+  /** Who may answer the open stage before exclusions (the cohort, then each stage's completers), built once per stage. */
+  eligible?: { stage: SecAggStage; ids: string[]; set: Set<string> };
 }
 
-/** What a stage is waiting for, and who was excluded from it. */
+/** Where the open stage stands: who may still answer and who did. */
 interface StageState {
-  eligible: string[];
-  sent: string[];
+  /** Eligible members that have not answered (and were not excluded); listed only when asked for. */
   waiting: string[];
+  /** Eligible members still in the stage, and how many of them answered. */
+  of: number;
+  done: number;
+  /** Members in the round (not dropped or declined). */
+  cohort: number;
 }
 
 export interface SecureRoundsOptions {
@@ -108,11 +117,6 @@ export interface SecAggAck {
 export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOptions) {
   const cache = new Map<number, Cached>();
 
-  async function storedCount(tx: Db, roundId: number): Promise<number> {
-    const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(contributions).where(and(eq(contributions.roundId, roundId), inArray(contributions.stage, [...SECAGG_STAGES])));
-    return Number(row.n);
-  }
-
   /** Rebuilds the server by replaying the stored messages stage by stage, reading one body at a time. */
   async function rebuild(tx: Db, round: RoundRow, config: FederationConfig): Promise<Cached> {
     const rc = await secureRoundConfig(tx, round.federationId, round.id, round.number, config);
@@ -132,27 +136,51 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     return { server, config: rc, stage: round.stage as SecAggStage, count };
   }
 
-  /** The round's server, in step with the database (rebuilt after a restart or another process's writes). */
+  /**
+   * The round's server, in step with the database (rebuilt after a restart or another process's
+   * writes). Every stored message raises the round row's `secaggMessages` under the row's lock,
+   * so comparing that count costs no query: under the lock (accept, close) the row is current and
+   * the comparison exact; a row read without the lock may lag this process's own writes, so a
+   * cache ahead of it is kept (a view or an advance at worst sees another process's newest
+   * message a moment late; acting on a stage always re-reads under the lock).
+   */
   async function serverFor(tx: Db, round: RoundRow, config: FederationConfig): Promise<Cached> {
     const cached = cache.get(round.id);
-    if (cached && cached.stage === round.stage && cached.count === (await storedCount(tx, round.id))) return cached;
+    if (cached && cached.stage === round.stage && cached.count >= round.secaggMessages) return cached;
     const fresh = await rebuild(tx, round, config);
     cache.set(round.id, fresh);
     return fresh;
   }
 
-  async function stageState(tx: Db, round: RoundRow, server: SecAggServer): Promise<StageState> {
+  /**
+   * The open stage's state. Reads only the members that left the round (usually none), never
+   * every slot: with a thousand members a full read per message and per view made a round
+   * O(members²).
+   */
+  async function stageState(tx: Db, round: RoundRow, cached: Cached, opts: { waiting: boolean }): Promise<StageState> {
+    const { server, config: rc } = cached;
     const stage = round.stage as SecAggStage;
     const i = stageIndex(stage);
-    const slots = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers).where(eq(roundMembers.roundId, round.id));
+    if (cached.eligible?.stage !== stage) {
+      const ids = i === 0 ? rc.members.map((m) => m.id) : server.members(SECAGG_STAGES[i - 1]);
+      cached.eligible = { stage, ids, set: new Set(ids) };
+    }
+    const eligible = cached.eligible;
+    const left = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
+      .where(and(eq(roundMembers.roundId, round.id), or(inArray(roundMembers.status, ['dropped', 'declined']), isNotNull(roundMembers.reason))));
+    const gone = left.filter((s) => s.status === 'dropped' || s.status === 'declined').length;
     // Out of this stage: dropped or declined, or (after masked_input, where status stays
     // `submitted` because the input counts) marked with the reason it left the protocol.
-    const out = new Set(slots.filter((s) => s.status === 'dropped' || s.status === 'declined' || (i > MASKED && s.reason !== null)).map((s) => s.memberId));
-    const eligible = (i === 0 ? slots.map((s) => s.memberId) : server.members(SECAGG_STAGES[i - 1])).filter((id) => !out.has(id)).sort();
-    const sent = server.members(stage);
-    // Sets: with a thousand members, includes() over arrays made every message O(members²).
-    const sentSet = new Set(sent);
-    return { eligible, sent, waiting: eligible.filter((id) => !sentSet.has(id)) };
+    const out = new Set(left.filter((s) => s.status === 'dropped' || s.status === 'declined' || (i > MASKED && s.reason !== null)).map((s) => s.memberId));
+    let of = eligible.ids.length;
+    let done = server.sentCount(stage);
+    for (const id of out) {
+      if (!eligible.set.has(id)) continue;
+      of--;
+      if (server.sent(stage, id)) done--;
+    }
+    const waiting = opts.waiting ? eligible.ids.filter((id) => !out.has(id) && !server.sent(stage, id)) : [];
+    return { waiting, of, done, cohort: rc.members.length - gone };
   }
 
   /** Marks a member out of the open stage (dropped before its input counts; reason only after). */
@@ -204,8 +232,9 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         const tx = txRaw as unknown as Db;
         const locked = await lockRound(tx, round.id, stage);
         if (!locked) return;
-        const { server, config: rc } = await serverFor(tx, locked, config);
-        const { waiting } = await stageState(tx, locked, server);
+        const cached = await serverFor(tx, locked, config);
+        const { server, config: rc } = cached;
+        const { waiting } = await stageState(tx, locked, cached, { waiting: true });
         // At unmask the mask expansions run on the worker pool (crypto/unmask-pool.ts); the round's lock is held meanwhile.
         let outcome = await server.closeAsync();
         let reason: string | null = outcome === 'failed' ? (server.result() as { reason: string }).reason : null;
@@ -241,7 +270,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         const next = outcome as SecAggStage;
         await tx.update(rounds).set({ stage: next, stageDeadline: t + secureDeadline(config, next) }).where(where);
         await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: locked.federationId, time: t, payload: { round: locked.number, from: stage, to: next, completed: server.members(stage).length, missing: waiting } });
-        cache.set(locked.id, { server, config: rc, stage: next, count: cache.get(locked.id)?.count ?? 0 });
+        cache.set(locked.id, { server, config: rc, stage: next, count: cached.count });
       });
     } catch (e) {
       cache.delete(round.id);
@@ -265,10 +294,9 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
   return {
     /** Moves an open secure round on when its stage is complete or past its deadline. */
     async advance(round: RoundRow, config: FederationConfig): Promise<void> {
-      const { server } = await serverFor(db, round, config);
-      const { waiting } = await stageState(db, round, server);
+      const { done, of } = await stageState(db, round, await serverFor(db, round, config), { waiting: false });
       const t = now();
-      if (waiting.length > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+      if (done < of && (round.stageDeadline === null || t < round.stageDeadline)) return;
       await closeStage(round, config, t);
     },
 
@@ -312,6 +340,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
           await tx.insert(contributions).values({ roundId: round.id, memberId, stage, hash, size: body.length, weight: 0, body, createdAt: t });
           if (stage === 'masked_input') await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected')));
           await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, hash, size: body.length } });
+          await tx.update(rounds).set({ secaggMessages: sql`${rounds.secaggMessages} + 1` }).where(eq(rounds.id, round.id));
           cached.count++;
         });
       } catch (e) {
@@ -333,7 +362,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     },
 
     /** The member's view of the open stage: the public config, its request, and progress. */
-    async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<{ secagg: SecAggAnnouncement; progress: { done: number; of: number } }> {
+    async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<{ secagg: SecAggAnnouncement; progress: { done: number; of: number }; cohort: number }> {
       // The caller read `round` before its turn came: when the stage has moved on since, the
       // server is taken at the current stage (an old one would rebuild the cache backwards).
       let at = round;
@@ -341,12 +370,13 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         const [fresh] = await db.select().from(rounds).where(eq(rounds.id, round.id));
         if (fresh && fresh.status === 'open' && stageIndex(fresh.stage) >= 0) at = fresh;
       }
-      const { server, config: rc } = await serverFor(db, at, config);
-      const { eligible, sent } = await stageState(db, at, server);
-      const answered = sent.includes(memberId);
+      const cached = await serverFor(db, at, config);
+      const { server, config: rc } = cached;
+      const { done, of, cohort } = await stageState(db, at, cached, { waiting: false });
+      const answered = server.stage === at.stage && server.sent(at.stage as SecAggStage, memberId);
       const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
-      const eligibleSet = new Set(eligible);
-      return { secagg: { config: rc, request, answered }, progress: { done: sent.filter((id) => eligibleSet.has(id)).length, of: eligible.length } };
+      cached.configHash ??= contentHash(new TextEncoder().encode(JSON.stringify(rc)));
+      return { secagg: { config: rc, configHash: cached.configHash, request, answered }, progress: { done, of }, cohort };
     },
 
     /** Forgets a round's cached server (tests, and after the round closes). */

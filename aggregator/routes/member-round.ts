@@ -4,12 +4,16 @@
  * status, its own status; not progress, nor its own answers); a request with
  * `If-None-Match` of the current tag and `?wait=<ms>` is held until that changes or the wait
  * ends (304). While held it costs one shared read of the round per federation per recheck, not a
- * read of every member's slot, so a thousand waiting members cost the aggregator little.
+ * read of every member's slot, so a thousand waiting members cost the aggregator little. When a
+ * stage changes and every member asks at once, each answer costs a handful of single-row reads:
+ * status counts are one query shared by concurrent views, a secure round's progress comes from
+ * the protocol state, and the round configuration (O(members) bytes) is left out for members that
+ * name the one they hold (`?have=<configHash>`).
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { contentHash } from '../../core/hash.ts';
-import type { MemberRoundStatus, RoundAnnouncement, Stage } from '../../core/rounds.ts';
+import type { MemberRoundStatus, RoundAnnouncement, RoundAnnouncementWire, Stage } from '../../core/rounds.ts';
 import { isSecAggStage } from '../../core/rounds.ts';
 import { modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { assertMemberSelf } from '../auth.ts';
@@ -69,13 +73,32 @@ async function modelHash(db: Db, federationId: string, version: number): Promise
   return known.get(key);
 }
 
-/** The full announcement (reads every slot's status: done once per change the member sees). */
-async function announcement(c: Context<AppEnv>, f: Federation, memberId: string, round: RoundRow, mine: typeof roundMembers.$inferSelect | undefined): Promise<RoundAnnouncement> {
+// The round's status counts, one query shared by the views that ask while it runs (when a stage
+// changes every member asks at once, and each counting all the round's slots made that wave
+// O(members²)). A shared answer is at most one query old; nothing a member acts on comes from it.
+const countsInFlight = new WeakMap<Db, Map<number, Promise<Map<string, number>>>>();
+function statusCounts(db: Db, roundId: number): Promise<Map<string, number>> {
+  const byRound = countsInFlight.get(db) ?? new Map<number, Promise<Map<string, number>>>();
+  countsInFlight.set(db, byRound);
+  const running = byRound.get(roundId);
+  if (running) return running;
+  const counts = db
+    .select({ status: roundMembers.status, n: sql<number>`count(*)::int` }).from(roundMembers).where(eq(roundMembers.roundId, roundId)).groupBy(roundMembers.status)
+    .then((rows) => new Map(rows.map((r) => [r.status, Number(r.n)])))
+    .finally(() => byRound.delete(roundId));
+  byRound.set(roundId, counts);
+  return counts;
+}
+
+/** The full announcement (done once per change the member sees). */
+async function announcement(c: Context<AppEnv>, f: Federation, memberId: string, round: RoundRow, mine: typeof roundMembers.$inferSelect | undefined): Promise<RoundAnnouncementWire> {
   const db = c.var.db;
-  const counts = await db.select({ status: roundMembers.status, n: sql<number>`count(*)::int` }).from(roundMembers).where(eq(roundMembers.roundId, round.id)).groupBy(roundMembers.status);
-  const count = (status: string) => Number(counts.find((x) => x.status === status)?.n ?? 0);
+  // Secure stages: the protocol state says who is in the stage; other stages count slots.
+  const secure = round.status === 'open' && isSecAggStage(round.stage) && mine ? await c.var.orchestrator.secure.view(round, f.config, memberId) : null;
+  const counts = secure ? null : await statusCounts(db, round.id);
+  const count = (status: string) => counts?.get(status) ?? 0;
   const waitingStatus: MemberRoundStatus = round.stage === 'evaluate' ? 'submitted' : 'selected';
-  const inStage = counts.reduce((n, x) => n + Number(x.n), 0) - count('dropped') - count('declined');
+  const inStage = secure ? secure.cohort : [...(counts?.values() ?? [])].reduce((n, x) => n + x, 0) - count('dropped') - count('declined');
   const out: RoundAnnouncement = {
     federationId: f.id,
     round: round.number,
@@ -93,10 +116,14 @@ async function announcement(c: Context<AppEnv>, f: Federation, memberId: string,
   const artifact = await artifactRef(db, f.id, f.config, round.baseVersion);
   if (artifact) out.modelArtifact = artifact;
   // Secure rounds: the public round configuration and this member's request for the open stage.
-  if (round.status === 'open' && isSecAggStage(round.stage) && mine) {
-    const view = await c.var.orchestrator.secure.view(round, f.config, memberId);
-    out.secagg = view.secagg;
-    out.progress = view.progress;
+  if (secure) {
+    out.secagg = secure.secagg;
+    out.progress = secure.progress;
+  }
+  // The member already holds this round's configuration: spare it the O(members) bytes.
+  if (out.secagg && c.req.query('have') === out.secagg.configHash) {
+    const { config: _held, ...rest } = out.secagg;
+    return { ...out, secagg: rest };
   }
   if (round.committedVersion !== null) {
     const next = await modelHash(db, f.id, round.committedVersion);
