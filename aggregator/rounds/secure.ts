@@ -29,6 +29,7 @@ import { SecAggServer } from '../../crypto/secagg-server.ts';
 import { contributions, members, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import type { Db } from '../db/database.ts';
+import type { LedgerEntry } from '../ledger/entry.ts';
 import { baseModel, commitModel } from './commit.ts';
 
 type RoundRow = typeof rounds.$inferSelect;
@@ -111,6 +112,8 @@ export interface SecAggAck {
   hash: string;
   size: number;
   duplicate: boolean;
+  /** The ledger entry that recorded the message (absent for a duplicate): its receipt is made from it. */
+  entry?: LedgerEntry;
 }
 
 /** The aggregator's secure rounds: one cached SecAggServer per open round, rebuilt from the database when missing or stale. */
@@ -307,7 +310,8 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
      */
     async accept(round: RoundRow, config: FederationConfig, memberId: string, stage: SecAggStage, body: Uint8Array): Promise<SecAggAck> {
       const hash = contentHash(body);
-      const ack = (duplicate: boolean): SecAggAck => ({ round: round.number, memberId, stage, hash, size: body.length, duplicate });
+      let entry: LedgerEntry | undefined;
+      const ack = (duplicate: boolean): SecAggAck => ({ round: round.number, memberId, stage, hash, size: body.length, duplicate, ...(entry ? { entry } : {}) });
       const [existing] = await db.select({ hash: contributions.hash }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, stage)));
       if (existing) {
         if (existing.hash === hash) return ack(true);
@@ -339,7 +343,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
           received = true;
           await tx.insert(contributions).values({ roundId: round.id, memberId, stage, hash, size: body.length, weight: 0, body, createdAt: t });
           if (stage === 'masked_input') await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected')));
-          await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, hash, size: body.length } });
+          entry = await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, hash, size: body.length } });
           await tx.update(rounds).set({ secaggMessages: sql`${rounds.secaggMessages} + 1` }).where(eq(rounds.id, round.id));
           cached.count++;
         });

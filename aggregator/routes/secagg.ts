@@ -16,7 +16,7 @@ import { roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import { assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
-import { memberReceipts } from '../ledger/receipts.ts';
+import { memberReceipts, receiptFor } from '../ledger/receipts.ts';
 import { fetchUntrustedUrl, redact } from '../replication/fetch-url.ts';
 import { getFederation } from './federations.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
@@ -55,9 +55,10 @@ async function acceptMessage(c: Context<AppEnv>, at: SecureSlot, body: Uint8Arra
   }
   const accepted = await c.var.orchestrator.secure.accept(round, f.config, memberId, stage, body);
   if (!accepted.duplicate) await c.var.orchestrator.advance(f.id);
-  const receipts = stage === 'masked_input' ? await memberReceipts(c.var.db, c.var.ledgerKey, f.id, memberId, round.number) : [];
-  const receipt = receipts.find((r) => r.stage === stage) ?? null;
-  return c.json({ accepted, receipt });
+  // The receipt of the entry just appended; a duplicate's is looked up (searching the ledger costs O(entries)).
+  const { entry, ...ack } = accepted;
+  const receipt = stage !== 'masked_input' ? null : entry ? receiptFor(entry, c.var.ledgerKey) : ((await memberReceipts(c.var.db, c.var.ledgerKey, f.id, memberId, round.number)).find((r) => r.stage === stage) ?? null);
+  return c.json({ accepted: ack, receipt });
 }
 
 /** The declared reference of a masked input in the member's store: url, size, BLAKE2b-256. */
