@@ -13,7 +13,10 @@ import { generateAgreementKeyPair } from '../crypto/key-agreement.ts';
 import { fromBase64, toBase64 } from '../crypto/identity.ts';
 import { SecAggClient } from '../crypto/secagg-client.ts';
 import { createApp } from '../aggregator/app.ts';
+import { currentLedgerKey } from '../aggregator/audit.ts';
 import { issueCredential } from '../aggregator/credentials.ts';
+import type { Receipt } from '../aggregator/ledger/receipts.ts';
+import { receiptSignatureValid } from '../aggregator/ledger/receipts.ts';
 import type { Database } from '../aggregator/db/database.ts';
 import { enroll, memberTransport } from '../clients/enrollment.ts';
 import type { MemberIdentity } from '../clients/enrollment.ts';
@@ -39,9 +42,12 @@ export function defineSecureApiSuite(kind: string, open: () => Promise<Database>
     let app: ReturnType<typeof createApp>['app'];
     let orchestrator: ReturnType<typeof createApp>['orchestrator'];
     const sent: { url: string; init: RequestInit }[] = [];
-    const fetchApp = ((url: string, init: RequestInit) => {
+    const maskedAnswers: { accepted: { hash: string }; receipt: Receipt }[] = [];
+    const fetchApp = (async (url: string, init: RequestInit) => {
       sent.push({ url, init });
-      return app.request(url, init);
+      const res = await app.request(url, init);
+      if (res.ok && init.method === 'PUT' && url.endsWith('/rounds/1/secagg/masked_input')) maskedAnswers.push((await res.clone().json()) as (typeof maskedAnswers)[number]);
+      return res;
     }) as unknown as typeof fetch;
     let operator: Transport;
     let fid: string;
@@ -99,6 +105,21 @@ export function defineSecureApiSuite(kind: string, open: () => Promise<Database>
       const refused = await database.db.select().from(auditEvents).where(and(eq(auditEvents.federationId, fid), eq(auditEvents.kind, 'contribution.refused')));
       expect(refused.map((e) => e.payload)).toContainEqual(expect.objectContaining({ memberId: rogue.memberId, stage: 'advertise_keys', code: 'UNAUTHENTICATED', by: 'aggregator' }));
     }, 120_000);
+
+    it('answers each masked input with a signed receipt of the ledger entry that recorded it', async () => {
+      // Round 1 committed in the test above.
+      expect(maskedAnswers).toHaveLength(3);
+      const entries = await database.db.select().from(auditEvents).where(and(eq(auditEvents.federationId, fid), eq(auditEvents.kind, 'contribution.accepted')));
+      const key = currentLedgerKey()!;
+      for (const { accepted, receipt } of maskedAnswers) {
+        const entry = entries.find((e) => e.seq === receipt.seq)!;
+        expect(entry.hash).toBe(receipt.entryHash);
+        expect(entry.payload).toMatchObject({ round: 1, stage: 'masked_input', memberId: receipt.memberId, hash: accepted.hash });
+        expect(receipt).toMatchObject({ federationId: fid, round: 1, stage: 'masked_input', contributionHash: accepted.hash });
+        expect(receiptSignatureValid(receipt, key.publicKey)).toBe(true);
+        expect(receiptSignatureValid({ ...receipt, seq: receipt.seq + 1 }, key.publicKey)).toBe(false);
+      }
+    });
 
     it('refuses messages replayed from another round (409) or to another stage (409), and a replayed request (401); records a member\'s refusal', async () => {
       await until(1, 'committed');
