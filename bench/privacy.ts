@@ -10,11 +10,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseFederationConfig } from '../core/federation.ts';
+import type { Database } from '../aggregator/db/database.ts';
 import { openDatabase } from '../aggregator/db/database.ts';
 import { selectBackend } from '../clients/backend.ts';
 import { loadDataset } from '../clients/dataset.ts';
 import { tabularMember } from '../clients/tabular-member.ts';
 import type { MemberEvent } from '../clients/runtime.ts';
+import type { VirtualMember } from '../simulations/in-process.ts';
 import { runInProcess } from '../simulations/in-process.ts';
 import type { BenchOptions, BenchResult, BenchSection } from './harness.ts';
 import { isMain, parseBenchArgs, runBenchmarks } from './harness.ts';
@@ -53,6 +55,37 @@ export interface PrivacyRow {
 
 const rows: PrivacyRow[] = [];
 
+/**
+ * One federation run per seed on the four hospitals (fresh members each time, same database):
+ * each seed's mean test accuracy, and their mean. `options(i)` adds runtime options to hospital i.
+ */
+async function accuracyOverSeeds(opts: {
+  federation: Record<string, unknown>;
+  seeds: number[];
+  specs: LocalFile['members'];
+  data: Awaited<ReturnType<typeof loadDataset>>[];
+  database: Database;
+  label: string;
+  dpNoise?: boolean;
+  options?: (i: number) => VirtualMember['options'];
+}): Promise<{ perSeed: number[]; value: number }> {
+  const perSeed: number[] = [];
+  for (const seed of opts.seeds) {
+    const config = parseFederationConfig({ ...opts.federation, seed });
+    const members = await Promise.all(opts.specs.map(async (m, i) => ({
+      name: m.name,
+      model: await tabularMember(opts.data[i], config.model, { seed, ...(opts.dpNoise ? { dpNoiseSeed: seed * 16 + i } : {}) }),
+      ...(opts.options ? { options: opts.options(i) } : {}),
+    })));
+    const started = Date.now();
+    const out = await runInProcess({ ...opts.federation, seed }, members, { database: opts.database });
+    for (const m of members) (m.model as unknown as { dispose(): void }).dispose();
+    perSeed.push(out.final!.meanAccuracy!);
+    process.stderr.write(`${opts.label}, seed ${seed}: ${out.final!.meanAccuracy!.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  }
+  return { perSeed, value: perSeed.reduce((a, b) => a + b, 0) / perSeed.length };
+}
+
 export const privacySection: BenchSection = {
   name: 'heart-disease with record-level DP-SGD: mean test accuracy over the 4 hospitals, mean over seeds',
   async run({ quick }: BenchOptions): Promise<BenchResult[]> {
@@ -63,7 +96,6 @@ export const privacySection: BenchSection = {
     const backend = await selectBackend();
     const data = await Promise.all(specs.map((m) => loadDataset(resolve(dirname(FILE), m.dataset))));
     const database = await openDatabase({ dataDir: 'memory' });
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const runs: { epsilon: number | null; federation: Record<string, unknown> }[] = [
       { epsilon: null, federation: base },
       ...epsilons.map((epsilon) => ({
@@ -74,16 +106,7 @@ export const privacySection: BenchSection = {
     const results: BenchResult[] = [];
     try {
       for (const { epsilon, federation } of runs) {
-        const perSeed: number[] = [];
-        for (const seed of seeds) {
-          const config = parseFederationConfig({ ...federation, seed });
-          const members = await Promise.all(specs.map(async (m, i) => ({ name: m.name, model: await tabularMember(data[i], config.model, { seed, dpNoiseSeed: seed * 16 + i }) })));
-          const out = await runInProcess({ ...federation, seed }, members, { database });
-          for (const m of members) (m.model as unknown as { dispose(): void }).dispose();
-          perSeed.push(out.final!.meanAccuracy!);
-          process.stderr.write(`epsilon ${epsilon ?? 'none'} seed ${seed}: ${out.final!.meanAccuracy!.toFixed(3)}\n`);
-        }
-        const value = mean(perSeed);
+        const { perSeed, value } = await accuracyOverSeeds({ federation, seeds, specs, data, database, label: `epsilon ${epsilon ?? 'none'}`, dpNoise: true });
         rows.push({ epsilon, delta: epsilon === null ? null : DELTA, meanAccuracy: value, seeds, perSeed });
         const label = epsilon === null ? 'no DP (demo settings)' : `epsilon ${epsilon}, delta ${DELTA} (FLamby ${FLAMBY_DP[epsilon].toFixed(3)})`;
         results.push({ section: 'privacy', metric: label, value, unit: 'mean accuracy', detail: { epsilon: epsilon ?? 'none', seeds, perSeed, backend, ...(epsilon === null ? {} : { flamby: FLAMBY_DP[epsilon], settings: JSON.stringify(DP_SETTINGS) }) } });
@@ -122,22 +145,11 @@ export const distributedSection: BenchSection = {
     try {
       for (const epsilon of [null, ...DDP_EPSILONS]) {
         const federation = { ...base, secure: { clip, ...(epsilon === null ? {} : { distributedNoise: { mechanism, epsilon, delta, l2Clip } }) } };
-        const perSeed: number[] = [];
         let cumulative = 0;
-        for (const seed of seeds) {
-          const config = parseFederationConfig({ ...federation, seed });
-          const members = await Promise.all(specs.map(async (m, i) => ({
-            name: m.name,
-            model: await tabularMember(data[i], config.model, { seed }),
-            options: { onEvent: (e: MemberEvent) => { if (e.kind === 'member-privacy-spent') cumulative = Math.max(cumulative, e.spend.cumulativeEpsilon); } },
-          })));
-          const started = Date.now();
-          const out = await runInProcess({ ...federation, seed }, members, { database });
-          for (const m of members) (m.model as unknown as { dispose(): void }).dispose();
-          perSeed.push(out.final!.meanAccuracy!);
-          process.stderr.write(`distributed DP epsilon ${epsilon ?? 'none'} per round, seed ${seed}: ${out.final!.meanAccuracy!.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
-        }
-        const value = perSeed.reduce((a, b) => a + b, 0) / perSeed.length;
+        const { perSeed, value } = await accuracyOverSeeds({
+          federation, seeds, specs, data, database, label: `distributed DP epsilon ${epsilon ?? 'none'} per round`,
+          options: () => ({ onEvent: (e: MemberEvent) => { if (e.kind === 'member-privacy-spent') cumulative = Math.max(cumulative, e.spend.cumulativeEpsilon); } }),
+        });
         if (epsilon !== null) ddpRows.push({ roundEpsilon: epsilon, cumulativeEpsilon: cumulative, delta, meanAccuracy: value, seeds });
         const label = epsilon === null ? 'secure, no distributed DP (clip 1)' : `member-level epsilon ${epsilon} per round (${cumulative.toFixed(1)} over ${base.rounds} rounds), delta ${delta}`;
         results.push({ section: 'privacy-ddp', metric: label, value, unit: 'mean accuracy', detail: { seeds, perSeed, settings: JSON.stringify(DDP_SETTINGS), ...(epsilon === null ? {} : { roundEpsilon: epsilon, cumulativeEpsilon: cumulative }) } });
