@@ -43,13 +43,27 @@ export interface InProcessOptions {
   waitMs?: number;
   /** Replaces the aggregator (a new createApp over the same database, as after a crash) when this returns true; polled by the operator loop. */
   restartWhen?: (round: { number: number; stage: string | null }) => boolean;
+  /**
+   * For members that answer at once (no real training): when no member has sent anything but
+   * polls for this many ms and the open stage has not moved, the aggregator's and the members'
+   * shared clock jumps to the stage's deadline, as waiting that long would. A test of members
+   * vanishing then takes seconds, not the deadlines. Default: real time only.
+   */
+  idleJumpMs?: number;
 }
 
 export async function runInProcess(federation: Record<string, unknown>, members: readonly VirtualMember[], opts: InProcessOptions = {}): Promise<InProcessResult> {
   const database = opts.database ?? (await openDatabase({ dataDir: 'memory' }));
   try {
-    let { app, orchestrator } = createApp({ db: database.db });
-    const fetchApp = ((url: string, init: RequestInit) => app.request(url, init)) as unknown as typeof fetch;
+    // One clock for the aggregator and the members: real time, plus the jumps idleJumpMs makes.
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    let { app, orchestrator } = createApp({ db: database.db, now });
+    let lastSent = performance.now();
+    const fetchApp = ((url: string, init: RequestInit) => {
+      if ((init.method ?? 'GET') !== 'GET') lastSent = performance.now();
+      return app.request(url, init);
+    }) as unknown as typeof fetch;
     const { token } = await issueCredential(database.db, 'operator', 'in-process operator', 'simulation');
     const operator = new Transport({ baseUrl: BASE, bearer: token, fetch: fetchApp, retries: 0 });
     const { federation: f } = await operator.json<{ federation: { id: string; config: { rounds: number } } }>('POST', '/v1/federations', { body: federation });
@@ -68,19 +82,26 @@ export async function runInProcess(federation: Record<string, unknown>, members:
         m.options?.onEvent?.(e);
         if (vanish && vanish(e)) own.abort();
       };
-      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, waitMs: opts.waitMs ?? 0, signal: own.signal, ...m.options, onEvent }));
+      runs.push(runMember({ transport: memberTransport(id, { fetch: fetchApp, now }), federationId: f.id, memberId: id.memberId, model: m.model, pollMs: opts.pollMs ?? 2, waitMs: opts.waitMs ?? 0, signal: own.signal, now, ...m.options, onEvent }));
     }
     let failure: unknown = null;
     const watched = runs.map((p) => p.catch((e: unknown) => { failure ??= e; }));
     const rounds: InProcessResult['rounds'] = [];
     for (let r = 1; r <= f.config.rounds; r++) {
       await operator.json('POST', `/v1/federations/${f.id}/rounds`);
+      let seenStage: { stage: string | null; at: number } = { stage: null, at: performance.now() };
       for (;;) {
         if (failure) throw failure;
         // Deadlines pass only when something looks: the server's timer does this in production.
         await orchestrator.tick();
-        const { round } = await operator.json<{ round: { status: string; stage: string | null; metrics: EvaluationSummary | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`);
-        if (round.status === 'open' && opts.restartWhen?.({ number: r, stage: round.stage })) ({ app, orchestrator } = createApp({ db: database.db }));
+        const { round } = await operator.json<{ round: { status: string; stage: string | null; stageDeadline: number | null; metrics: EvaluationSummary | null; failureReason: string | null } }>('GET', `/v1/federations/${f.id}/rounds/${r}`);
+        if (round.stage !== seenStage.stage) seenStage = { stage: round.stage, at: performance.now() };
+        const quiet = performance.now() - Math.max(lastSent, seenStage.at);
+        if (opts.idleJumpMs !== undefined && round.status === 'open' && round.stageDeadline !== null && quiet > opts.idleJumpMs) {
+          offset += Math.max(0, round.stageDeadline + 1 - now());
+          lastSent = performance.now();
+        }
+        if (round.status === 'open' && opts.restartWhen?.({ number: r, stage: round.stage })) ({ app, orchestrator } = createApp({ db: database.db, now }));
         if (round.status !== 'open') {
           rounds.push({ round: r, status: round.status, metrics: round.metrics, failureReason: round.failureReason });
           break;

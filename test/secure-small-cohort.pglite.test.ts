@@ -65,7 +65,7 @@ describe('a 3-member secure federation survives one member vanishing (self-share
     const captured = new Map<string, Captured>();
     // minMembers 2: a loss before masked_input leaves two inputs, which the round must accept.
     const config = { name, model: MODEL, strategy: 'fedavg', rounds: 1, minMembers: 2, deadlines: { fit: 12, evaluate: 8, keys: 8 }, secure: { clip: CLIP, maxWeight: MAX_WEIGHT, ...secure } };
-    await runInProcess(config, members(captured, 1, at), { database }).catch(() => undefined);
+    await runInProcess(config, members(captured, 1, at), { database, idleJumpMs: 2000 }).catch(() => undefined);
     const db = database.db;
     const [f] = await db.select().from(federations).where(eq(federations.name, name));
     const [round] = await db.select().from(rounds).where(eq(rounds.federationId, f.id));
