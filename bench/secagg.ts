@@ -4,11 +4,17 @@
  * m parameters and a fraction of members dropping after share_keys (the costliest case: their
  * pairwise masks must be reconstructed and removed).
  *
- *   npx tsx bench/secagg.ts [--quick] [--json FILE] [--in-thread]
+ *   npx tsx bench/secagg.ts [--quick] [--json FILE] [--in-thread] [--only NxMxD[,...]] [--repeat R] [--keystream]
+ *
+ * --only keeps the listed rows (members x params x dropout fraction, e.g. 500x100000x0.3).
+ * --repeat R times each row's unmask and plaintext sum R times (the unmask restored from the same
+ * state each time) and reports the medians. --keystream first measures, in this process, one core's
+ * keystream rate: OpenSSL's own (`openssl speed`, if on PATH), Node's chacha20 cipher as
+ * crypto/prg.ts drives it, and that plus the SIMD additions (one unmask expansion).
  *
  * Unmask time is `await server.closeAsync()`: mask expansions on the shared worker pool (one
- * worker per core beyond the main thread's; spawned once, before the first timed row, as in a
- * long-running aggregator). With --in-thread each row also restores the same state, times the
+ * worker per core; spawned once, before the first timed row, as in a long-running aggregator).
+ * With --in-thread each row also restores the same state, times the
  * single-threaded `close()` and checks that both paths give the same bytes; it runs second, on
  * memory the first run already faulted in, so the comparison favours it. Unmask CPU is the
  * process's CPU time over all threads during closeAsync (less sensitive to other load).
@@ -23,7 +29,9 @@
  * client state, and the sum is not checked. The plaintext sum cycles over 8 distinct delta
  * vectors (so memory stays bounded) and does the same n x m multiply-adds.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { availableParallelism, loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { contentHash } from '../core/hash.ts';
@@ -39,7 +47,9 @@ import { signMessage } from '../crypto/secagg-messages.ts';
 import type { ServerSnapshot } from '../crypto/secagg-server.ts';
 import { SecAggServer } from '../crypto/secagg-server.ts';
 import { plaintextWeightedSum } from '../crypto/secagg-local.ts';
+import { forEachMaskChunk } from '../crypto/prg.ts';
 import { sharedUnmaskPool } from '../crypto/unmask-pool.ts';
+import { SimdAccumulator, simdModule } from '../crypto/unmask-simd.ts';
 
 interface Row { members: number; params: number; dropout: number; clientMs: number; serverMs: number; serverCpuMs: number; inThreadMs: number | null; plaintextMs: number; bytesPerMember: number; k: number; t: number; checked: string }
 
@@ -48,9 +58,18 @@ const quick = args.includes('--quick');
 const jsonIndex = args.indexOf('--json');
 const jsonFile = jsonIndex >= 0 ? args[jsonIndex + 1] : null;
 const compareInThread = args.includes('--in-thread');
-const MEMBERS = quick ? [100, 500] : [100, 500, 1000];
+const keystream = args.includes('--keystream');
+const onlyIndex = args.indexOf('--only');
+const only = onlyIndex >= 0 ? args[onlyIndex + 1].split(',').map((spec) => spec.split('x').map(Number)) : null;
+if (only?.some((r) => r.length !== 3 || r.some((x) => !Number.isFinite(x)))) throw new Error('--only: expected MEMBERSxPARAMSxDROPOUT[,...], e.g. 500x100000x0.3');
+const repeatIndex = args.indexOf('--repeat');
+const REPEAT = repeatIndex >= 0 ? Math.max(1, Number(args[repeatIndex + 1])) : 1;
+const wanted = (n: number, m?: number, d?: number): boolean =>
+  !only || only.some(([a, b, c]) => a === n && (m === undefined || b === m) && (d === undefined || c === d));
+const MEMBERS = (quick ? [100, 500] : [100, 500, 1000]).filter((n) => wanted(n));
 const PARAMS = quick ? [100_000] : [100_000, 1_000_000];
 const DROPOUTS = [0, 0.1, 0.3];
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const SAMPLE = 3;
 const FULL_LIMIT = 1e8;
 
@@ -77,7 +96,7 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
   const ids = Array.from({ length: n }, (_, i) => `m${String(i).padStart(4, '0')}`);
   const identities = new Map<string, IdentityKeyPair>(ids.map((id) => [id, generateIdentity()]));
   const members = ids.map((id) => ({ id, identityKey: toBase64(identities.get(id)!.publicKey) }));
-  for (const m of PARAMS) {
+  for (const m of PARAMS.filter((p) => wanted(n, p))) {
     const config = createRoundConfig({ federationId: 'bench', round: 1, members, params: m, clip: 1, maxWeight: 1000 });
     // Key stages once per (n, m): the config (hence every key binding) depends on m.
     const keyStart = now();
@@ -119,7 +138,7 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
     const synthetic = new Uint8Array(randomBytes((m + SECAGG_EXTRA_WORDS) * 4));
     const syntheticHash = contentHash(synthetic);
 
-    for (const dropout of DROPOUTS) {
+    for (const dropout of DROPOUTS.filter((d) => wanted(n, m, d))) {
       // A random drop can leave some member with fewer than t live holders; the round then fails
       // (correctly). Redraw the dropped set up to 4 times so the row still times a completed unmask.
       let attempt = 0;
@@ -183,18 +202,34 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
           sent.set(id, sent.get(id)! + jsonBytes(msg));
           srv.receive(msg);
         }
-        const beforeUnmask = compareInThread ? srv.snapshot() : null;
-        const unmaskStart = now();
-        const cpuStart = process.cpuUsage();
-        await srv.closeAsync();
-        const serverMs = now() - unmaskStart;
-        // CPU of every thread of the process: less sensitive than wall time to other load on the machine.
-        const cpu = process.cpuUsage(cpuStart);
-        const serverCpuMs = (cpu.user + cpu.system) / 1000;
+        const beforeUnmask = compareInThread || REPEAT > 1 ? srv.snapshot() : null;
+        const wall: number[] = [];
+        const cpus: number[] = [];
+        const gcs: number[] = [];
+        // The server's private count of mask expansions, read to report the keystream volume.
+        const expansions = (srv as unknown as { unmaskJobCount(): number }).unmaskJobCount();
+        for (let r = 0; r < REPEAT; r++) {
+          const target = r === 0 ? srv : SecAggServer.restore(beforeUnmask!);
+          const unmaskStart = now();
+          const cpuStart = process.cpuUsage();
+          await target.closeAsync();
+          const unmaskEnd = now();
+          wall.push(unmaskEnd - unmaskStart);
+          // CPU of every thread of the process: less sensitive than wall time to other load on the machine.
+          const cpu = process.cpuUsage(cpuStart);
+          cpus.push((cpu.user + cpu.system) / 1000);
+          if (srv.result()?.status === 'failed') break; // a failed draw is redrawn below, not repeated
+          // GC entries arrive asynchronously: let them in before summing the main thread's pauses.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          gcs.push(gcPauses.filter((e) => e.startTime >= unmaskStart && e.startTime < unmaskEnd).reduce((a, e) => a + e.duration, 0));
+        }
+        console.error(`  ${expansions} keystreams of ${m + SECAGG_EXTRA_WORDS} words (${(expansions * (m + SECAGG_EXTRA_WORDS) * 4 / 1e9).toFixed(2)} GB): unmask wall ms ${wall.map((x) => x.toFixed(0)).join(' ')}; CPU ms ${cpus.map((x) => x.toFixed(0)).join(' ')}; main-thread GC ms ${gcs.map((x) => x.toFixed(0)).join(' ')}`);
+        const serverMs = median(wall);
+        const serverCpuMs = median(cpus);
         const result = srv.result()!;
         let inThreadMs: number | null = null;
         let sameBytes = true;
-        if (beforeUnmask) {
+        if (compareInThread && beforeUnmask) {
           const single = SecAggServer.restore(beforeUnmask);
           const start = now();
           single.close();
@@ -214,8 +249,11 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
           for (let i = 0; i < m; i++) worst = Math.max(worst, Math.abs(result.weightedSum[i] - ref.weightedSum[i]));
           checked = worst <= result.errorBound * (1 + 1e-9) && result.totalWeight === ref.totalWeight ? 'matches plaintext' : `MISMATCH ${worst}`;
         }
-        if (beforeUnmask) checked += sameBytes ? '; pool = in-thread bytes' : '; POOL AND IN-THREAD DIFFER';
-        const plaintextMs = plaintextSum(pool, live.map((id) => Math.min(updates.get(id)!.weight, 1000)), m);
+        if (compareInThread) checked += sameBytes ? '; pool = in-thread bytes' : '; POOL AND IN-THREAD DIFFER';
+        const weights = live.map((id) => Math.min(updates.get(id)!.weight, 1000));
+        const plaintextRuns = Array.from({ length: REPEAT }, () => plaintextSum(pool, weights, m));
+        if (REPEAT > 1) console.error(`  plaintext runs (ms): ${plaintextRuns.map((x) => x.toFixed(0)).join(' ')}`);
+        const plaintextMs = median(plaintextRuns);
         const clientTimes = sample.map((id) => perMember.get(id)!);
         const row: Row = {
           members: n, params: m, dropout,
@@ -237,13 +275,49 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 
+/**
+ * One core's keystream rates in GB/s (medians of 5), printed to stderr: the ceiling for the unmask.
+ * Per CPU second, not wall second, as `openssl speed` reports (its user time), so other load on
+ * the machine shifts them less.
+ */
+function keystreamRates(): void {
+  const words = 100_004;
+  const seeds = Array.from({ length: 100 }, () => new Uint8Array(randomBytes(32)));
+  const rate = (f: (seed: Uint8Array) => void): string => {
+    const runs = Array.from({ length: 5 }, () => {
+      const start = process.cpuUsage();
+      for (const seed of seeds) f(seed);
+      const cpu = process.cpuUsage(start);
+      return (seeds.length * words * 4) / ((cpu.user + cpu.system) * 1e3);
+    });
+    return median(runs).toFixed(2);
+  };
+  let openssl = 'openssl not on PATH';
+  try {
+    // "chacha20  <16 B> ... <65536 B>" in 1000s of bytes per second.
+    const out = execFileSync('openssl', ['speed', '-evp', 'chacha20', '-bytes', '65536', '-seconds', '1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const last = out.trim().split('\n').at(-1)!.trim().split(/\s+/).at(-1)!;
+    openssl = `${(Number.parseFloat(last) / 1e6).toFixed(2)} GB/s (openssl speed, 64 KiB blocks)`;
+  } catch { /* no openssl binary: Node's figures only */ }
+  const nodeOnly = rate((seed) => forEachMaskChunk(seed, words, () => undefined));
+  const sum = simdModule ? new SimdAccumulator(simdModule, words) : null;
+  const pipeline = sum ? rate((seed) => sum.applyPrg(seed, 1)) : 'no WebAssembly SIMD';
+  console.error(`keystream, one core: OpenSSL ${openssl}; Node chacha20 (prg.ts chunks) ${nodeOnly} GB/s; with the SIMD additions ${pipeline} GB/s`);
+}
+
+/** The main thread's GC pauses (PerformanceObserver), to attribute unmask time. */
+const gcPauses: { startTime: number; duration: number }[] = [];
+const gcObserver = new PerformanceObserver((list) => { gcPauses.push(...list.getEntries()); if (gcPauses.length > 10_000) gcPauses.splice(0, 5_000); });
+gcObserver.observe({ entryTypes: ['gc'] });
+
 const rows: Row[] = [];
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
-console.error(`load average ${load()} on ${availableParallelism()} cores; unmask pool: ${sharedUnmaskPool().size} worker(s) + the main thread`);
+console.error(`load average ${load()} on ${availableParallelism()} cores; unmask pool: ${sharedUnmaskPool().size} worker(s) (the main thread plans and adds their partial sums)`);
 // Spawn the pool's workers before timing, as a running aggregator has them from its first round.
 const warm = sharedUnmaskPool().start(new Uint32Array(1));
 warm.post([]);
 await warm.finish();
+if (keystream) keystreamRates();
 for (const n of MEMBERS) await benchMembers(n, rows);
 console.error(`load average ${load()} at the end`);
 console.log(`members  params     dropout  k   t   client ms  unmask ms  unmask CPU ms${compareInThread ? '  in-thread ms' : ''}  plaintext ms  bytes/member  check`);

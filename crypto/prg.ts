@@ -5,14 +5,14 @@
  * keystream under key = seed, nonce = "LibsodiumDRG", block counter starting at 0, read as
  * little-endian u32 words. Fast path: Node's OpenSSL `chacha20` cipher, whose 16-byte IV is the
  * 4-byte little-endian counter followed by the 12-byte nonce; encrypting zeros yields the same
- * keystream byte for byte (tested on multi-megabyte outputs).
+ * keystream byte for byte (prg.test.ts compares it with libsodium on multi-megabyte outputs).
+ * This module does not load libsodium itself, so the unmask pool's worker threads start without it.
  *
  * Masks are added into Int32Array/Uint32Array accumulators in chunks so expanding m words costs
  * one chunk of memory, not m, and the add loop stays on int32 arithmetic (no float deopt).
  */
 import { createCipheriv } from 'node:crypto';
 import { TesseraError } from '../core/errors.ts';
-import { sodium } from '../core/sodium.ts';
 
 export const PRG_SEED_BYTES = 32;
 const NONCE = new TextEncoder().encode('LibsodiumDRG');
@@ -33,13 +33,7 @@ function checkSeed(seed: Uint8Array): void {
   }
 }
 
-/** The reference definition, through libsodium: `len` keystream bytes. Slow; used to check the fast path. */
-export function prgBytesReference(seed: Uint8Array, len: number): Uint8Array {
-  checkSeed(seed);
-  return sodium.randombytes_buf_deterministic(len, seed);
-}
-
-/** The same bytes as prgBytesReference, through Node's chacha20 cipher. */
+/** `len` keystream bytes: `sodium.randombytes_buf_deterministic(len, seed)`, through Node's chacha20 cipher. */
 export function prgBytes(seed: Uint8Array, len: number): Uint8Array {
   checkSeed(seed);
   const cipher = createCipheriv('chacha20', seed, IV);

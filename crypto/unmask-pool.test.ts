@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraError } from '../core/errors.ts';
 import { createLocalCohort, runLocalRound } from './secagg-local.ts';
 import type { ServerSnapshot } from './secagg-server.ts';
 import { SecAggServer } from './secagg-server.ts';
 import { applyPrgInto } from './prg.ts';
 import type { MaskJob } from './unmask-pool.ts';
-import { applyMasks, choosePool, PARALLEL_MIN_WORDS, UnmaskPool } from './unmask-pool.ts';
+import { applyMasks, choosePool, PARALLEL_MIN_WORDS, UnmaskPool, workerExecArgv } from './unmask-pool.ts';
 import { SimdAccumulator, simdModule } from './unmask-simd.ts';
 
 const sameBytes = (a: Uint32Array, b: Uint32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -50,6 +50,20 @@ describe('WebAssembly SIMD additions', () => {
 describe('unmask worker pool', () => {
   const pool = new UnmaskPool(2);
   afterAll(() => pool.close());
+  // Once a worker has loaded, the main thread leaves every job to the workers: start them first,
+  // so the tests below check the worker module's bytes, not the main thread's.
+  beforeAll(async () => {
+    const warm = pool.start(new Uint32Array(4));
+    warm.post([]);
+    await warm.finish();
+    expect(pool.workersReady()).toBe(true);
+  });
+
+  it('starts workers with the flags they accept and need, not the parent\'s tsx or heap flags', () => {
+    const parent = ['--require', '/app/node_modules/tsx/dist/preflight.cjs', '--import', 'file:///app/node_modules/tsx/dist/loader.mjs',
+      '--max-old-space-size=8192', '--conditions', 'development', '-C', 'node', '--enable-source-maps', '--cpu-prof', '--cpu-prof-dir=/tmp/p'];
+    expect(workerExecArgv(parent)).toEqual(['--conditions', 'development', '-C', 'node', '--enable-source-maps', '--cpu-prof', '--cpu-prof-dir=/tmp/p']);
+  });
 
   it('adds the same bytes as the in-thread path, over batches posted one after another', async () => {
     // An odd length crosses the 16K-word chunks unevenly.
@@ -64,6 +78,8 @@ describe('unmask worker pool', () => {
     task.post(second);
     await task.finish();
     expect(sameBytes(acc, expected)).toBe(true);
+    // Every job ran in the TypeScript worker module (crypto/unmask-worker.ts).
+    expect(task.workerJobs).toBe(first.length + second.length);
   });
 
   it('redoes the work in-thread when a worker dies mid-task, with the same result', async () => {

@@ -5,9 +5,9 @@
  * aggregator's unmask time, so they are spread over worker threads.
  *
  * How: the jobs of a batch (seed, sign) sit in shared memory with a shared counter; each worker
- * and the main thread take the next job until none is left (so a core slowed by other load
- * simply takes fewer). Each worker adds into its own partial sum; the main thread adds into the
- * accumulator, then adds the partial sums. Addition mod 2^32 is commutative, so the result is
+ * (crypto/unmask-worker.ts) takes the next job until none is left (so a core slowed by other load
+ * simply takes fewer) and adds into its own partial sum; the main thread takes jobs only until a
+ * worker has loaded, then adds the partial sums. Addition mod 2^32 is commutative, so the result is
  * byte-identical to the in-thread path whatever the split (tested). Small inputs stay in-thread:
  * below PARALLEL_MIN_WORDS of PRG output the hand-off costs more than it saves. If a worker
  * fails, the whole unmask is redone in-thread from a copy of the accumulator. Every thread adds
@@ -15,8 +15,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { applyPrgInto, CHUNK_WORDS, forEachMaskChunk, PRG_SEED_BYTES } from './prg.ts';
+import { applyPrgInto, PRG_SEED_BYTES } from './prg.ts';
 import { SimdAccumulator, simdModule } from './unmask-simd.ts';
+import type { WorkerJob } from './unmask-worker.ts';
 
 /** One mask to remove: acc += sign * PRG(seed). */
 export interface MaskJob {
@@ -29,15 +30,38 @@ export const PARALLEL_MIN_WORDS = 4_000_000;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * The worker is crypto/unmask-worker.ts, which imports prg.ts and unmask-simd.ts. On Node 20
+ * tsx's `--import` hooks register on the main thread only, and vitest runs this file through vite
+ * (its execArgv carries no loader), so the worker registers tsx itself before importing the module.
+ */
+const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./unmask-worker.ts', import.meta.url).href)}); })`;
+
+/** Flags a worker accepts and needs: module conditions, source maps and profiling; tsx is registered by the bootstrap. */
+const WORKER_FLAGS = /^--(conditions|enable-source-maps|cpu-prof|cpu-prof-dir)(=|$)|^-C$/;
+
+/** The parent's flags (`process.execArgv`) a worker is started with. */
+export function workerExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (!WORKER_FLAGS.test(argv[i])) continue;
+    out.push(argv[i]);
+    // A flag given as two arguments ("--conditions node") keeps its value.
+    if (/^(--conditions|--cpu-prof-dir|-C)$/.test(argv[i]) && i + 1 < argv.length) out.push(argv[++i]);
+  }
+  return out;
+}
+
 /** The in-thread path: applies every job to `acc`, in order (with WebAssembly SIMD additions where available). */
 export function applyMasks(acc: Uint32Array, jobs: readonly MaskJob[]): void {
   if (!simdModule || jobs.length === 0) {
     for (const job of jobs) applyPrgInto(acc, job.seed, job.sign);
     return;
   }
-  const sum = new SimdAccumulator(simdModule, acc.length, CHUNK_WORDS);
+  const sum = new SimdAccumulator(simdModule, acc.length);
   sum.load(acc);
-  for (const job of jobs) forEachMaskChunk(job.seed, acc.length, (chunk, offset) => sum.apply(chunk, offset, job.sign));
+  for (const job of jobs) sum.applyPrg(job.seed, job.sign);
   sum.store(acc);
 }
 
@@ -53,7 +77,7 @@ interface Batch {
 }
 
 interface Pending {
-  resolve: () => void;
+  resolve: (done: number) => void;
   reject: (e: Error) => void;
 }
 
@@ -64,22 +88,35 @@ export class UnmaskPool {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  /** `size` workers (default: one per core beyond the main thread's, at most 7; none on a big-endian host). */
+  /** Workers that have loaded their module (shared with them; a new counter per spawn). */
+  private loaded = new Int32Array(new SharedArrayBuffer(4));
+
+  /**
+   * `size` workers (default: one per core, at most 8, the main thread only planning and adding
+   * the partial sums; none on a single core or a big-endian host).
+   */
   constructor(size?: number) {
-    this.size = LITTLE_ENDIAN ? Math.max(0, Math.floor(size ?? Math.min(7, availableParallelism() - 1))) : 0;
+    const cores = availableParallelism();
+    this.size = LITTLE_ENDIAN ? Math.max(0, Math.floor(size ?? (cores > 1 ? Math.min(8, cores) : 0))) : 0;
+  }
+
+  /** Whether at least one worker of the current set is ready to take jobs (read without waiting for messages). */
+  workersReady(): boolean {
+    return Atomics.load(this.loaded, 0) > 0;
   }
 
   private spawn(): Worker[] {
     if (this.workers.length === this.size) return this.workers;
+    this.loaded = new Int32Array(new SharedArrayBuffer(4));
     this.workers = Array.from({ length: this.size }, () => {
-      const worker = new Worker(new URL('./unmask-worker.mjs', import.meta.url), { workerData: { simd: simdModule } });
+      const worker = new Worker(WORKER_BOOTSTRAP, { eval: true, execArgv: workerExecArgv(), workerData: { simd: simdModule, loaded: this.loaded.buffer } });
       worker.unref();
-      worker.on('message', (m: { id: number; error?: string }) => {
+      worker.on('message', (m: { id: number; done?: number; error?: string }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.settle(m.id);
         if (m.error) p.reject(new Error(`unmask worker: ${m.error}`));
-        else p.resolve();
+        else p.resolve(m.done ?? 0);
       });
       // A crashed worker fails every pending run (the caller redoes them in-thread) and the pool respawns next time.
       worker.on('error', (e) => { if (this.workers.includes(worker)) this.fail(e); });
@@ -104,14 +141,15 @@ export class UnmaskPool {
     for (const w of workers) void w.terminate();
   }
 
-  /** Runs one batch on one worker, adding into `partial`; resolves when the queue is empty. */
-  run(worker: number, batch: Batch, seeds: SharedArrayBuffer, signs: SharedArrayBuffer, partial: Int32Array): Promise<void> {
+  /** Runs one batch on one worker, adding into `partial`; resolves, with the jobs it took, when the queue is empty. */
+  run(worker: number, batch: Batch, seeds: SharedArrayBuffer, signs: SharedArrayBuffer, partial: Int32Array): Promise<number> {
     const w = this.spawn()[worker];
     const id = this.nextId++;
-    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<number>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     // Referenced while work is pending, so an awaiting caller's process does not exit under it.
     w.ref();
-    w.postMessage({ id, partial: partial.buffer, seeds, signs, next: batch.next.buffer, count: batch.jobs.length });
+    const job: WorkerJob = { id, partial: partial.buffer as SharedArrayBuffer, seeds, signs, next: batch.next.buffer as SharedArrayBuffer, count: batch.jobs.length };
+    w.postMessage(job);
     return done;
   }
 
@@ -131,7 +169,9 @@ export class UnmaskPool {
 /** One unmask on the pool: batches may be posted while the caller prepares the next (key agreement). */
 export class MaskTask {
   private readonly batches: Batch[] = [];
-  private readonly runs: Promise<void>[] = [];
+  private readonly runs: Promise<number>[] = [];
+  /** Jobs the workers took (set by finish(); the main thread took the rest). */
+  workerJobs = 0;
   private readonly partials: Int32Array[];
   private readonly original: Uint32Array;
 
@@ -161,20 +201,29 @@ export class MaskTask {
     }
   }
 
-  /** The main thread takes jobs too, then waits for the workers and adds their partial sums. */
+  /**
+   * Until a worker has loaded (the first unmask of a process: ~0.1-0.2 s), the main thread takes
+   * jobs too; then it leaves them to the workers, whose small heaps collect Node's keystream
+   * buffers in cheap scavenges where the caller's large heap would run full GCs. Then it waits
+   * for the workers and adds their partial sums.
+   */
   async finish(): Promise<void> {
-    const sum = simdModule ? new SimdAccumulator(simdModule, this.acc.length, CHUNK_WORDS) : null;
+    const sum = simdModule ? new SimdAccumulator(simdModule, this.acc.length) : null;
     sum?.load(this.acc);
     for (const batch of this.batches) {
-      for (let j = Atomics.add(batch.next, 0, 1); j < batch.jobs.length; j = Atomics.add(batch.next, 0, 1)) {
+      while (!this.pool.workersReady()) {
+        const j = Atomics.add(batch.next, 0, 1);
+        if (j >= batch.jobs.length) break;
         const { seed, sign } = batch.jobs[j];
-        if (sum) forEachMaskChunk(seed, this.acc.length, (chunk, offset) => sum.apply(chunk, offset, sign));
+        if (sum) sum.applyPrg(seed, sign);
         else applyPrgInto(this.acc, seed, sign);
       }
     }
     const settled = await Promise.allSettled(this.runs);
+    this.workerJobs = settled.reduce((a, s) => a + (s.status === 'fulfilled' ? s.value : 0), 0);
     if (settled.some((s) => s.status === 'rejected')) {
       // Some jobs may be half-added in a lost partial: redo everything in-thread from the start.
+      this.workerJobs = 0;
       this.acc.set(this.original);
       applyMasks(this.acc, this.batches.flatMap((b) => b.jobs));
       return;

@@ -8,6 +8,7 @@
  * WebAssembly SIMD is missing (or on a big-endian host) `simdModule` is null and callers use
  * the JavaScript loop.
  */
+import { CHUNK_WORDS, forEachMaskChunk } from './prg.ts';
 
 const leb = (n: number): number[] => {
   const out: number[] = [];
@@ -84,7 +85,7 @@ export class SimdAccumulator {
   private readonly x: Exports;
   private readonly scratch: number;
 
-  constructor(module: WasmModule, readonly words: number, private readonly chunkWords: number) {
+  constructor(module: WasmModule, readonly words: number, private readonly chunkWords: number = CHUNK_WORDS) {
     this.x = new wasm!.Instance(module).exports as unknown as Exports;
     this.scratch = round16(words * 4);
     const needed = this.scratch + round16(chunkWords * 4);
@@ -120,5 +121,10 @@ export class SimdAccumulator {
       if (padded > bytes) mem.fill(0, this.scratch + bytes, this.scratch + padded);
       (sign === 1 ? this.x.add : this.x.sub)((offset + from) * 4, this.scratch, padded);
     }
+  }
+
+  /** sum += sign * PRG(seed), mod 2^32: the keystream of crypto/prg.ts, chunk by chunk. */
+  applyPrg(seed: Uint8Array, sign: 1 | -1): void {
+    forEachMaskChunk(seed, this.words, (chunk, offset) => this.apply(chunk, offset, sign));
   }
 }
