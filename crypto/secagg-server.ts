@@ -58,8 +58,8 @@ interface UnmaskPlan {
   dropped: string[];
   /** Reconstructs the survivors' self-mask seeds, handing them to `emit` in batches; false when the round failed. */
   selfMasks: (emit: (jobs: MaskJob[]) => void, batch?: number) => boolean;
-  /** Reconstructs the dropped members' mask keys and derives the pairwise seeds; null when the round failed. */
-  pairwiseMasks: () => MaskJob[] | null;
+  /** Reconstructs the dropped members' mask keys and derives the pairwise seeds (one key agreement each), handing them to `emit` in batches; false when the round failed. */
+  pairwiseMasks: (emit: (jobs: MaskJob[]) => void, batch?: number) => boolean;
 }
 
 /** Self masks handed to the workers at a time, so they start before every seed is reconstructed. */
@@ -271,8 +271,8 @@ export class SecAggServer {
     // Every seed before any mask: a failure leaves the sum untouched.
     const selfMasks: MaskJob[] = [];
     if (!plan.selfMasks((jobs) => selfMasks.push(...jobs))) return this.s.stage;
-    const pairwise = plan.pairwiseMasks();
-    if (!pairwise) return this.s.stage;
+    const pairwise: MaskJob[] = [];
+    if (!plan.pairwiseMasks((jobs) => pairwise.push(...jobs))) return this.s.stage;
     applyMasks(plan.acc, selfMasks);
     applyMasks(plan.acc, pairwise);
     this.unmaskPath = 'in-thread';
@@ -295,15 +295,12 @@ export class SecAggServer {
     if (!plan) return this.s.stage;
     this.busy = true;
     try {
-      // Workers start on the first self masks while this thread reconstructs the next ones and
-      // then derives the pairwise seeds (one key agreement each).
+      // Workers start on the first self masks while this thread reconstructs the next ones, and on
+      // the first pairwise masks while it derives the next seeds (one key agreement each).
       const task = pool.start(plan.acc);
       let ok = false;
       try {
-        ok = plan.selfMasks((jobs) => task.post(jobs), SELF_MASK_BATCH);
-        const pairwise = ok ? plan.pairwiseMasks() : null;
-        ok = pairwise !== null;
-        if (pairwise) task.post(pairwise);
+        ok = plan.selfMasks((jobs) => task.post(jobs), SELF_MASK_BATCH) && plan.pairwiseMasks((jobs) => task.post(jobs), SELF_MASK_BATCH);
       } finally {
         if (!ok) await task.cancel();
       }
@@ -465,20 +462,25 @@ export class SecAggServer {
       if (jobs.length > 0) emit(jobs);
       return true;
     };
-    const pairwiseMasks = (): MaskJob[] | null => {
-      const jobs: MaskJob[] = [];
+    const pairwiseMasks = (emit: (jobs: MaskJob[]) => void, batch = Infinity): boolean => {
+      let jobs: MaskJob[] = [];
       for (const u of droppedNeeded) {
         const maskKey = decodeBase64(adverts[u].maskKey, 'maskKey', 32);
         const secret = this.reconstructChecked(u, revealed.get(u)!, (s) => sodiumEqual(agreementPublicKey(s), maskKey));
-        if (!secret) return null;
+        if (!secret) return false;
         for (const v of survivors) {
           if (!edge(u, v)) continue;
           const seed = deriveSharedKey({ secretKey: secret, publicKey: maskKey }, decodeBase64(adverts[v].maskKey, 'maskKey', 32), 'pairwiseMask', ctx.binding);
           // Survivor v added sign(v, u) * PRG(seed); take it away.
           jobs.push({ seed, sign: pairwiseSign(ctx, v, u) === 1 ? -1 : 1 });
+          if (jobs.length >= batch) {
+            emit(jobs);
+            jobs = [];
+          }
         }
       }
-      return jobs;
+      if (jobs.length > 0) emit(jobs);
+      return true;
     };
     return { acc: this.accumulator!, survivors, dropped, selfMasks, pairwiseMasks };
   }
