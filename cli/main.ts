@@ -28,7 +28,7 @@ const USAGE = `tessera: federated learning with secure aggregation and an audit 
   tessera auditor add <label> | tessera auditor revoke <auditor-id>
   tessera client receipts verify --receipts FILE --export EXPORT.jsonl --public-key KEY
   tessera local <federation.json> [--seed N] [--split-seed N] [--report FILE] [--strategy NAME] [--rounds N] [--no-secure]
-  tessera simulate [--scenario all|GROUP|NAME] [--members 6] [--params 64] [--rounds 2] [--seed 1] [--report FILE]
+  tessera simulate [--scenario all|GROUP|NAME] [--members 6] [--params 64] [--rounds 2] [--seed 1] [--report FILE] [--workers N]
   tessera demo <heart-disease|credit-default> [--seed N] [--report FILE] [--strategy NAME] [--rounds N] [--no-secure]
 
 Operator commands read the credential from --token-file (default .tessera/operator.token) or TESSERA_TOKEN.

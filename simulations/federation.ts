@@ -7,11 +7,16 @@
  * member processes (crash at a stage, restart in the round or the next) and the aggregator
  * process (restart at a stage). When nothing is in flight for `idleMs`, the harness moves the
  * virtual clock to the open stage's deadline, as waiting that long would.
+ * With `workers: N` the members run in N worker threads (workers/pool.ts, member i on thread
+ * i mod N); their requests and store reads come back to this thread and take the same path, the
+ * clock's offset is shared memory (clock.ts), and crashes, restarts, skews and store faults work
+ * as in-process: no option is refused.
  */
 import { and, desc, eq } from 'drizzle-orm';
 import type { ArtifactStore } from '../core/artifact-store.ts';
 import { CONTENT_PREFIX } from '../core/artifact-store.ts';
 import type { FederationConfig } from '../core/federation.ts';
+import { TesseraError } from '../core/errors.ts';
 import { fromBase64 } from '../crypto/identity.ts';
 import { createApp } from '../aggregator/app.ts';
 import { currentLedgerKey } from '../aggregator/audit.ts';
@@ -30,8 +35,11 @@ import type { OpenStoreOptions } from '../storage/open-store.ts';
 import { startGcsServer } from '../storage/testing/gcs-server.ts';
 import type { Ack, WireActivity, WireMiddleware } from './faults/wire.ts';
 import { chain, faultyFetch, networkError, sleep } from './faults/wire.ts';
+import { VirtualClock } from './clock.ts';
 import type { ModelObservation } from './virtual-member.ts';
 import { virtualModel, virtualSpec } from './virtual-member.ts';
+import type { MemberPool } from './workers/pool.ts';
+import { startMemberPool } from './workers/pool.ts';
 
 const BASE = 'http://simulation';
 
@@ -42,16 +50,7 @@ export interface SimulationSize {
   seed: number;
 }
 
-/** The aggregator's and the members' clock: real time plus jumps to deadlines. */
-export class VirtualClock {
-  private offset = 0;
-  readonly now = (): number => Date.now() + this.offset;
-  /** Moves time forward to `t` (never back). */
-  jumpTo(t: number): void {
-    const d = t - this.now();
-    if (d > 0) this.offset += d;
-  }
-}
+export { VirtualClock };
 
 /** A member process crash: at the member's message for `stage` of `round` (before it is sent). */
 export interface CrashSpec {
@@ -122,6 +121,9 @@ export interface FederationSpec {
   /** Aggregator processes publishing to the stores at once (default 1). */
   replicators?: number;
   minMembers?: number;
+  /** Run the members in this many worker threads (round-robin) instead of the harness's own
+   *  thread; every other option works the same (workers/pool.ts). Default 0: in-process. */
+  workers?: number;
   idleMs?: number;
   pollMs?: number;
   log?: (line: string) => void;
@@ -172,6 +174,8 @@ export function simulationConfig(name: string, size: SimulationSize, secure: boo
 export async function simulateFederation(spec: FederationSpec): Promise<SimulationRun> {
   const t0 = performance.now();
   const { size, database } = spec;
+  const workers = spec.workers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0) throw new TesseraError('BAD_REQUEST', `workers: expected a whole number of worker threads (0 runs members in-process), got ${workers}`, { field: 'workers' });
   const db = database.db;
   const log = spec.log ?? (() => {});
   const clock = new VirtualClock();
@@ -314,7 +318,6 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
 
   // Member processes: a supervisor restarts a member whose runtime stopped on an error (as a
   // service manager would), and leaves crashed ones down until the scenario says.
-  const secaggStores = ids.map(() => memorySecAggStore());
   const generations = ids.map(() => 0);
   const aborts: AbortController[] = ids.map(() => new AbortController());
   const failures = ids.map(() => 0);
@@ -322,13 +325,15 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
   const nextRound = new Set<number>();
   const runs: Promise<void>[] = [];
   let stopping = false;
+  let pool: MemberPool | null = null;
+  const stopMember = (i: number) => (pool ? pool.stop(i) : aborts[i].abort());
   const crashes = (spec.crashes ?? []).map((c) => ({ ...c, fired: false }));
   const crashMw: WireMiddleware = async (req, next) => {
     const c = crashes.find((x) => !x.fired && x.member === req.member && x.round === req.round && x.stage === req.stage && req.kind !== 'report');
     if (!c) return next();
     c.fired = true;
     dead.add(`${req.member}/${req.generation}`);
-    aborts[req.member].abort();
+    stopMember(req.member);
     ctx.inject('member-crash', `member ${req.member} crashed at ${c.stage} of round ${c.round} (restart ${c.restart})`, { member: req.member, round: c.round });
     if (c.restart === 'in-round') setTimeout(() => start(req.member), 20);
     else nextRound.add(req.member);
@@ -336,27 +341,60 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
   };
   const scenarioMw = spec.wire?.(ctx);
   const middleware = chain(crashMw, scenarioMw);
+  const fetchFor = (i: number, gen: number) => faultyFetch({ member: i, generation: gen, deliver, middleware, activity, acks, dead: () => dead.has(`${i}/${gen}`) });
+  const storesOf = (i: number) => (cloudOf(i) === 'a' ? storeUrls : [...storeUrls].reverse());
+  // A process generation's stores, opened when it first reads (a restarted member opens them anew).
+  const memberStores = new Map<string, { home: ArtifactStore; replica: ArtifactStore }>();
+  const storesFor = (i: number, gen: number) => {
+    const k = `${i}/${gen}`;
+    let got = memberStores.get(k);
+    if (!got) {
+      const [mine, other] = storesOf(i);
+      const inner = storeOf(mine);
+      got = { home: counted(spec.homeStore ? spec.homeStore(ctx, i, inner) : inner), replica: counted(storeOf(other)) };
+      memberStores.set(k, got);
+    }
+    return got;
+  };
 
-  const models = ids.map((_, i) => virtualModel({ seed: size.seed, member: i, observe: (o) => observations.push(o) }));
-  function start(i: number): void {
-    if (stopping) return;
-    const gen = ++generations[i];
+  if (workers > 0) {
+    pool = await startMemberPool({
+      workers,
+      baseUrl: BASE,
+      federationId: f.id,
+      seed: size.seed,
+      pollMs,
+      clock: clock.shared,
+      members: ids.map((memberId, i) => ({ member: i, memberId, secretKey: keys[i], skewMs: skew(i), stores: storeUrls.length ? { home: storesOf(i)[0], replica: storesOf(i)[1] } : null })),
+      fetchFor,
+      storeFor: (i, gen, which) => storesFor(i, gen)[which],
+      observe: (o) => observations.push(o),
+    });
+  }
+
+  // In-process members: the same runtime, in this thread.
+  const secaggStores = workers > 0 ? [] : ids.map(() => memorySecAggStore());
+  const models = workers > 0 ? [] : ids.map((_, i) => virtualModel({ seed: size.seed, member: i, observe: (o) => observations.push(o) }));
+  function runHere(i: number, gen: number): Promise<unknown> {
     const abort = new AbortController();
     aborts[i] = abort;
     const memberNow = () => clock.now() + skew(i);
-    const fetch = faultyFetch({ member: i, generation: gen, deliver, middleware, activity, acks, dead: () => dead.has(`${i}/${gen}`) });
-    const transport = new Transport({ baseUrl: BASE, member: { memberId: ids[i], secretKey: keys[i] }, fetch, now: memberNow, retries: 3, backoffMs: 5 });
+    const transport = new Transport({ baseUrl: BASE, member: { memberId: ids[i], secretKey: keys[i] }, fetch: fetchFor(i, gen), now: memberNow, retries: 3, backoffMs: 5 });
     let modelSource;
     if (storeUrls.length) {
-      const [mine, other] = cloudOf(i) === 'a' ? storeUrls : [...storeUrls].reverse();
-      const inner = storeOf(mine);
-      const home = counted(spec.homeStore ? spec.homeStore(ctx, i, inner) : inner);
-      modelSource = createModelSource({ transport, federationId: f.id, memberId: ids[i], secretKey: keys[i], home, replicas: [counted(storeOf(other))], attempts: 2, backoffMs: 1 });
+      const { home, replica } = storesFor(i, gen);
+      modelSource = createModelSource({ transport, federationId: f.id, memberId: ids[i], secretKey: keys[i], home, replicas: [replica], attempts: 2, backoffMs: 1 });
     }
-    const p = runMember({ transport, federationId: f.id, memberId: ids[i], model: models[i], pollMs, signal: abort.signal, secaggStore: secaggStores[i], modelSource, now: memberNow }).then(
+    return runMember({ transport, federationId: f.id, memberId: ids[i], model: models[i], pollMs, signal: abort.signal, secaggStore: secaggStores[i], modelSource, now: memberNow });
+  }
+
+  function start(i: number): void {
+    if (stopping) return;
+    const gen = ++generations[i];
+    const p = (pool ? pool.start(i, gen) : runHere(i, gen)).then(
       () => {},
       (e: unknown) => {
-        if (stopping || dead.has(`${i}/${gen}`)) return;
+        if (stopping || dead.has(`${i}/${gen}`) || pool?.failure) return;
         memberErrors.push(`member ${i}: ${(e as Error).message}`);
         const wait = Math.min(idleMs, 10 * 2 ** Math.min(failures[i]++, 6));
         setTimeout(() => start(i), wait);
@@ -378,6 +416,7 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
       let seen: string | null = null;
       let since = performance.now();
       for (;;) {
+        if (pool?.failure) throw pool.failure;
         await aggregator.orchestrator.tick();
         const round = await roundRow(r);
         now = { round: r, stage: round.stage };
@@ -407,11 +446,12 @@ export async function simulateFederation(spec: FederationSpec): Promise<Simulati
     }
   } finally {
     stopping = true;
-    aborts.forEach((a) => a.abort());
+    ids.forEach((_, i) => stopMember(i));
     for (let n = 0; n !== runs.length; ) {
       n = runs.length;
       await Promise.all(runs);
     }
+    await pool?.close();
     await replicator?.idle();
     await replicator?.close();
     for (const s of openedStores) await s.close().catch(() => undefined);

@@ -61,12 +61,12 @@ function injectedLine(injected: { kind: string; what: string }[]): string {
 }
 
 /** Runs one scenario in one mode and checks the invariants. */
-export async function runScenario(scenario: Scenario, mode: Mode, size: SimulationSize, database: Database, log: (line: string) => void = () => {}): Promise<ScenarioResult> {
+export async function runScenario(scenario: Scenario, mode: Mode, size: SimulationSize, database: Database, log: (line: string) => void = () => {}, opts: { workers?: number } = {}): Promise<ScenarioResult> {
   const sized = { ...size, rounds: Math.max(size.rounds, scenario.minRounds ?? 1) };
   const name = `${scenario.name}[${mode}]`;
   const t0 = performance.now();
   try {
-    const run = await simulateFederation({ name: `sim ${name}`.replace(/[^A-Za-z0-9 ._-]/g, '-').slice(0, 100), database, size: sized, secure: mode === 'secure', log, ...scenario.build(sized, mode) });
+    const run = await simulateFederation({ name: `sim ${name}`.replace(/[^A-Za-z0-9 ._-]/g, '-').slice(0, 100), database, size: sized, secure: mode === 'secure', log, workers: opts.workers, ...scenario.build(sized, mode) });
     const report = await checkInvariants(run, { expected: scenario.outcome(sized, mode), evidence: scenario.evidence && ((v) => scenario.evidence!(v, mode)) });
     await removeStores();
     const failed = run.rounds.find((r) => r.status !== 'committed');
@@ -111,6 +111,8 @@ export interface RunOptions {
   /** Each scenario's line as it finishes. */
   print?: (line: string) => void;
   log?: (line: string) => void;
+  /** Member worker threads (0: members run in the harness's thread). */
+  workers?: number;
 }
 
 /** Runs the selected scenarios one after another in one database. */
@@ -120,7 +122,7 @@ export async function runScenarios(opts: RunOptions): Promise<SimulationReport> 
   const scenarios: ScenarioResult[] = [];
   try {
     for (const { scenario, mode } of selected) {
-      const r = await runScenario(scenario, mode, opts.size, database, opts.log);
+      const r = await runScenario(scenario, mode, opts.size, database, opts.log, { workers: opts.workers });
       scenarios.push(r);
       opts.print?.(scenarioLine(r));
     }
