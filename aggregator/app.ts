@@ -17,6 +17,7 @@ import type { SafeFetchOptions } from './replication/fetch-url.ts';
 import { federationRoutes } from './routes/federations.ts';
 import { auditorRoutes, ledgerRoutes, receiptRoutes } from './routes/audit.ts';
 import { roundRoutes } from './routes/rounds.ts';
+import { Slots, uploadGate } from './upload-gate.ts';
 
 export interface AppOptions {
   db: Db;
@@ -33,6 +34,8 @@ export interface AppOptions {
   replicator?: Replicator;
   /** How member-given URLs are fetched (SSRF rule); private targets are refused unless allowed. */
   urlFetch?: SafeFetchOptions;
+  /** Model-sized uploads read and processed at once; the others wait unread (aggregator/upload-gate.ts). Default 8. */
+  maxConcurrentUploads?: number;
 }
 
 export const API_VERSION = 'v1';
@@ -67,6 +70,8 @@ export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: 
     await next();
   });
   app.get('/v1/health', (c) => c.json({ ok: true, api: API_VERSION }));
+  // Before the body is read (the size limit and the signature check read it).
+  app.use('/v1/*', uploadGate(new Slots(opts.maxConcurrentUploads ?? 8)));
   app.use(
     '/v1/*',
     bodyLimit({
