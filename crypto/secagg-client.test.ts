@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TesseraError } from '../core/errors.ts';
+import { codeOf } from '../core/testing/errors.ts';
 import { createRng } from '../core/random.ts';
 import type { SecAggMessage, SecAggStage, UnmaskRequest } from '../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../core/secagg-wire.ts';
@@ -10,15 +10,6 @@ import { createLocalCohort, runLocalRound } from './secagg-local.ts';
 import { bytesToVector, decodeBase64 } from './secagg-messages.ts';
 import { SecAggServer } from './secagg-server.ts';
 import { decodeShare, reconstruct } from './shamir.ts';
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TesseraError ? `${e.code}: ${e.message}` : String(e);
-  }
-  return 'no error';
-}
 
 /** Runs every stage before `open` for all members; leaves `open` waiting for answers. */
 function driveTo(cohort: LocalCohort, open: SecAggStage): { server: SecAggServer; clients: Map<string, SecAggClient> } {

@@ -64,11 +64,13 @@ describe('round configuration', () => {
   });
 
   it('states what each small cohort tolerates (k - t dropouts, k + 1 - t with self-shares), as documented', () => {
-    const rows = [3, 4, 5, 6, 7, 8, 64, 100, 500].map((n) => {
-      const { neighbours: k, threshold: t, selfShares } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1 });
-      return [n, k, t, roundGuarantees(k, t, selfShares)];
-    });
-    expect(rows).toEqual([
+    // [n, k, t, guarantees] of the configuration the rule gives n members (self-shares as asked, else by default).
+    const guaranteesOf = (ns: number[], selfShares?: boolean) =>
+      ns.map((n) => {
+        const config = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1, selfShares });
+        return [n, config.neighbours, config.threshold, roundGuarantees(config.neighbours, config.threshold, config.selfShares)];
+      });
+    expect(guaranteesOf([3, 4, 5, 6, 7, 8, 64, 100, 500])).toEqual([
       [3, 2, 2, { dropouts: 1, colludingMembers: 1, colludingWithActiveAggregator: 0 }],
       [4, 3, 2, { dropouts: 1, colludingMembers: 1, colludingWithActiveAggregator: 0 }],
       [5, 4, 3, { dropouts: 1, colludingMembers: 2, colludingWithActiveAggregator: 1 }],
@@ -80,11 +82,7 @@ describe('round configuration', () => {
       [500, 36, 19, { dropouts: 17, colludingMembers: 18, colludingWithActiveAggregator: 1 }],
     ]);
     // Opting in elsewhere (docs table): same dropouts and one more colluder of each kind at odd k (t raised), one more dropout and one fewer active colluder at even k.
-    const opted = [4, 5, 6, 7, 8, 100].map((n) => {
-      const { neighbours: k, threshold: t } = createRoundConfig({ federationId: 'f', round: 1, members: members(n), params: 1, clip: 1, maxWeight: 1, selfShares: true });
-      return [n, k, t, roundGuarantees(k, t, true)];
-    });
-    expect(opted).toEqual([
+    expect(guaranteesOf([4, 5, 6, 7, 8, 100], true)).toEqual([
       [4, 3, 3, { dropouts: 1, colludingMembers: 2, colludingWithActiveAggregator: 1 }],
       [5, 4, 3, { dropouts: 2, colludingMembers: 2, colludingWithActiveAggregator: 0 }],
       [6, 5, 4, { dropouts: 2, colludingMembers: 3, colludingWithActiveAggregator: 1 }],

@@ -4,7 +4,7 @@
  * loss at t = 2. Pure state machines, no I/O.
  */
 import { describe, expect, it } from 'vitest';
-import { TesseraError } from '../core/errors.ts';
+import { codeOf } from '../core/testing/errors.ts';
 import type { ConsistencyMessage, ConsistencyRequest, SecAggStage, UnmaskMessage, UnmaskRequest } from '../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../core/secagg-wire.ts';
 import { agreementPublicKey } from './key-agreement.ts';
@@ -18,15 +18,6 @@ import { SecAggServer } from './secagg-server.ts';
 import type { Share } from './shamir.ts';
 import { decodeShare, reconstruct } from './shamir.ts';
 import { UnmaskPool } from './unmask-pool.ts';
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TesseraError ? `${e.code}: ${e.message}` : String(e);
-  }
-  return 'no error';
-}
 
 const share = (encoded: string): Share => decodeShare(decodeBase64(encoded, 'share', 37));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

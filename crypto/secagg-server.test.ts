@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TesseraError } from '../core/errors.ts';
+import { codeOf } from '../core/testing/errors.ts';
 import { createRng } from '../core/random.ts';
 import type { AdvertiseKeysMessage, MaskedInputMessage, SecAggStage } from '../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../core/secagg-wire.ts';
@@ -15,15 +15,6 @@ const seeded = (id: string): (() => number) => {
 };
 
 const sumBytes = (r: SecAggResult): string => (r.status === 'completed' ? Buffer.from(r.weightedSum.buffer).toString('hex') : `failed: ${r.reason}`);
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof TesseraError ? `${e.code}: ${e.message}` : String(e);
-  }
-  return 'no error';
-}
 
 describe('secure aggregation server', () => {
   const cohort = createLocalCohort({ members: 12, params: 400, seed: 3, neighbours: 6, threshold: 4 });

@@ -14,6 +14,7 @@ import { enroll, memberTransport } from '../clients/enrollment.ts';
 import type { LocalModel, MemberEvent, RunMemberOptions } from '../clients/runtime.ts';
 import { runMember } from '../clients/runtime.ts';
 import { Transport } from '../clients/transport.ts';
+import { VirtualClock } from './clock.ts';
 
 export interface VirtualMember {
   name: string;
@@ -56,8 +57,8 @@ export async function runInProcess(federation: Record<string, unknown>, members:
   const database = opts.database ?? (await openDatabase({ dataDir: 'memory' }));
   try {
     // One clock for the aggregator and the members: real time, plus the jumps idleJumpMs makes.
-    let offset = 0;
-    const now = () => Date.now() + offset;
+    const clock = new VirtualClock();
+    const now = clock.now;
     let { app, orchestrator } = createApp({ db: database.db, now });
     let lastSent = performance.now();
     const fetchApp = ((url: string, init: RequestInit) => {
@@ -98,7 +99,7 @@ export async function runInProcess(federation: Record<string, unknown>, members:
         if (round.stage !== seenStage.stage) seenStage = { stage: round.stage, at: performance.now() };
         const quiet = performance.now() - Math.max(lastSent, seenStage.at);
         if (opts.idleJumpMs !== undefined && round.status === 'open' && round.stageDeadline !== null && quiet > opts.idleJumpMs) {
-          offset += Math.max(0, round.stageDeadline + 1 - now());
+          clock.jumpTo(round.stageDeadline + 1);
           lastSent = performance.now();
         }
         if (round.status === 'open' && opts.restartWhen?.({ number: r, stage: round.stage })) ({ app, orchestrator } = createApp({ db: database.db, now }));

@@ -11,17 +11,14 @@ import { TesseraError } from '../core/errors.ts';
 import { parseFederationConfig } from '../core/federation.ts';
 import { auditEvents, roundMembers, rounds } from '../schema/index.ts';
 import { runInProcess } from '../simulations/in-process.ts';
-import { HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
+import { HEART_DISEASE_FEDERATION, HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
 
 const hd = useHeartDiseaseFixture();
 
 const federation = (noise: Record<string, unknown>) => ({
+  ...HEART_DISEASE_FEDERATION,
   name: 'ddp',
-  model: { kind: 'logistic', inputs: 13, outputs: 1 },
-  training: { optimizer: 'sgd', learningRate: 0.3, batchSize: 16, localEpochs: 1 },
-  rounds: 2,
   minMembers: 3,
-  deadlines: { fit: 120, evaluate: 60 },
   secure: { clip: 1, distributedNoise: noise },
 });
 

@@ -13,6 +13,14 @@ import { loadDataset } from '../clients/dataset.ts';
 
 export const HOSPITALS = ['cleveland', 'hungarian', 'va', 'switzerland'] as const;
 
+/** The federation settings these tests share: logistic regression on the 13 features, two short rounds. */
+export const HEART_DISEASE_FEDERATION = {
+  model: { kind: 'logistic', inputs: 13, outputs: 1 },
+  training: { optimizer: 'sgd', learningRate: 0.3, batchSize: 16, localEpochs: 1 },
+  rounds: 2,
+  deadlines: { fit: 120, evaluate: 60 },
+} as const;
+
 export interface HeartDiseaseFixture {
   /** The hospitals' datasets, in HOSPITALS order (after beforeAll). */
   data: PreparedDataset[];

@@ -9,17 +9,14 @@ import { parseFederationConfig } from '../core/federation.ts';
 import { planDpSgd } from '../core/privacy/plan.ts';
 import { auditEvents, roundMembers, rounds } from '../schema/index.ts';
 import { runInProcess } from '../simulations/in-process.ts';
-import { HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
+import { HEART_DISEASE_FEDERATION, HOSPITALS, useHeartDiseaseFixture } from './heart-disease-fixture.ts';
 
 const hd = useHeartDiseaseFixture();
 
 const federation = (over: Record<string, unknown> = {}) => ({
+  ...HEART_DISEASE_FEDERATION,
   name: 'policy',
-  model: { kind: 'logistic', inputs: 13, outputs: 1 },
-  training: { optimizer: 'sgd', learningRate: 0.3, batchSize: 16, localEpochs: 1 },
-  rounds: 2,
   minMembers: 2,
-  deadlines: { fit: 120, evaluate: 60 },
   privacy: { mechanism: 'dp-sgd', noiseMultiplier: 1.0, delta: 1e-5, clipNorm: 1, sampling: 'poisson' },
   ...over,
 });

@@ -273,7 +273,8 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         const next = outcome as SecAggStage;
         await tx.update(rounds).set({ stage: next, stageDeadline: t + secureDeadline(config, next) }).where(where);
         await appendAudit(tx, { kind: 'round.stage', actor: 'aggregator', federationId: locked.federationId, time: t, payload: { round: locked.number, from: stage, to: next, completed: server.members(stage).length, missing: waiting } });
-        cache.set(locked.id, { server, config: rc, stage: next, count: cached.count });
+        // The same server and config at the next stage: only the eligible set is per stage.
+        cache.set(locked.id, { ...cached, stage: next, eligible: undefined });
       });
     } catch (e) {
       cache.delete(round.id);

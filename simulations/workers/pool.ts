@@ -11,17 +11,12 @@ import { Worker } from 'node:worker_threads';
 import type { ArtifactStore } from '../../core/artifact-store.ts';
 import { concatBytes } from '../../core/artifact-store.ts';
 import type { ModelObservation } from '../virtual-member.ts';
-import type { FromWorker, MemberInit, ToWorker, WorkerInit } from './messages.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 import { wireError } from './messages.ts';
 
-export interface MemberPoolOptions {
+/** What every thread is started with (WorkerInit, all members; each thread gets its own), plus the main thread's seams. */
+export interface MemberPoolOptions extends Omit<WorkerInit, 'entry'> {
   workers: number;
-  baseUrl: string;
-  federationId: string;
-  seed: number;
-  pollMs: number;
-  clock: SharedArrayBuffer;
-  members: MemberInit[];
   /** Member `member`'s fetch in process generation `generation` (faults applied). */
   fetchFor(member: number, generation: number): typeof fetch;
   /** Member `member`'s home store or the other cloud's replica, as that process generation reads it. */
