@@ -43,7 +43,7 @@ import { generateIdentity, toBase64 } from '../crypto/identity.ts';
 import type { ClientSnapshot, MemberUpdate } from '../crypto/secagg-client.ts';
 import { SecAggClient } from '../crypto/secagg-client.ts';
 import { createRoundConfig } from '../crypto/secagg-config.ts';
-import { signMessage } from '../crypto/secagg-messages.ts';
+import { signMessage, survivorSetHash } from '../crypto/secagg-messages.ts';
 import type { ServerSnapshot } from '../crypto/secagg-server.ts';
 import { SecAggServer } from '../crypto/secagg-server.ts';
 import { plaintextWeightedSum } from '../crypto/secagg-local.ts';
@@ -176,7 +176,7 @@ async function benchMembers(n: number, rows: Row[]): Promise<void> {
           if (request?.stage !== 'consistency') throw new Error('expected consistency');
           const msg = real.has(id)
             ? time(id, () => cl.get(id)!.consistency(request))
-            : signMessage<ConsistencyMessage>({ protocol: SECAGG_PROTOCOL, federationId: 'bench', round: 1, stage: 'consistency', memberId: id, survivors: request.survivors }, identities.get(id)!.secretKey);
+            : signMessage<ConsistencyMessage>({ protocol: SECAGG_PROTOCOL, federationId: 'bench', round: 1, stage: 'consistency', memberId: id, survivorsHash: survivorSetHash(request.survivors) }, identities.get(id)!.secretKey);
           sent.set(id, sent.get(id)! + jsonBytes(msg));
           srv.receive(msg);
         }

@@ -24,7 +24,6 @@ export function encodeSecAggMessage(message: SecAggMessage): Uint8Array {
   return out;
 }
 
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const isObjects = (v: unknown): v is Record<string, unknown>[] => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
 
 /** Parses a message body for `stage`; throws BAD_REQUEST naming the field on a malformed body. */
@@ -67,7 +66,7 @@ export function decodeSecAggMessage(bytes: Uint8Array, stage: SecAggStage): SecA
       m.vector = vector;
       break;
     case 'consistency':
-      if (!isStrings(m.survivors)) bad('survivors', 'a list of member ids');
+      if (typeof m.survivorsHash !== 'string' || !/^[0-9a-f]{64}$/.test(m.survivorsHash)) bad('survivorsHash', 'the BLAKE2b-256 of the survivor set, 64 lowercase hex characters');
       break;
     case 'unmask':
       if (!isObjects(m.shares) || !m.shares.every((s) => typeof s.of === 'string' && typeof s.kind === 'string' && typeof s.share === 'string')) bad('shares', 'a list of {of, kind, share}');

@@ -11,7 +11,7 @@
 import type { Stage } from './rounds.ts';
 
 /** Protocol version tag carried by every message. */
-export const SECAGG_PROTOCOL = 'tessera-secagg/1';
+export const SECAGG_PROTOCOL = 'tessera-secagg/2';
 
 /** Domain-separation prefix of every signed secure-aggregation message. */
 export const SECAGG_SIGNATURE_TAG = 'TESSERA-SECAGG-V1';
@@ -123,9 +123,14 @@ export interface MaskedInputMessage extends SecAggBinding<'masked_input'> {
   signature: string;
 }
 
-/** Stage 4, member -> aggregator: the member's signature on the survivor set. */
+/**
+ * Stage 4, member -> aggregator: the member's signature on the survivor set it was sent, by its
+ * hash (the aggregator holds the list; a 1,000-member list is ~38 KB, and every member checks t
+ * of these signatures at unmask).
+ */
 export interface ConsistencyMessage extends SecAggBinding<'consistency'> {
-  survivors: string[];
+  /** survivorSetHash (crypto/secagg-messages.ts) of the sorted survivor list in the consistency request. */
+  survivorsHash: string;
   signature: string;
 }
 
@@ -168,11 +173,21 @@ export interface ConsistencyRequest extends SecAggRequestBase<'consistency'> {
   survivors: string[];
 }
 
+/**
+ * One member's consistency signature, without the rest of its message: the set it signed is the
+ * request's `survivors` (the aggregator accepts no other), so the receiver verifies it over the
+ * hash of the set it signed itself.
+ */
+export interface ConsistencySignature {
+  memberId: string;
+  signature: string;
+}
+
 /** Opens unmask: the signed survivor set and who dropped after sharing keys. */
 export interface UnmaskRequest extends SecAggRequestBase<'unmask'> {
   survivors: string[];
   dropped: string[];
-  signatures: ConsistencyMessage[];
+  signatures: ConsistencySignature[];
 }
 
 export type SecAggRequest = ShareKeysRequest | MaskedInputRequest | ConsistencyRequest | UnmaskRequest;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../core/testing/errors.ts';
 import { createRng } from '../core/random.ts';
-import type { SecAggMessage, SecAggStage, UnmaskRequest } from '../core/secagg-wire.ts';
+import type { ConsistencyMessage, SecAggMessage, SecAggStage, UnmaskRequest } from '../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../core/secagg-wire.ts';
 import { quantize } from './quantization.ts';
 import { SecAggClient } from './secagg-client.ts';
 import type { LocalCohort } from './secagg-local.ts';
 import { createLocalCohort, runLocalRound } from './secagg-local.ts';
-import { bytesToVector, decodeBase64 } from './secagg-messages.ts';
+import { bytesToVector, decodeBase64, signMessage, survivorSetHash } from './secagg-messages.ts';
 import { SecAggServer } from './secagg-server.ts';
 import { decodeShare, reconstruct } from './shamir.ts';
 
@@ -86,12 +86,32 @@ describe('secure aggregation client', () => {
     expect(codeOf(() => c.unmask({ ...request, dropped: ['m5'] }))).toMatch(/^FORBIDDEN.*both shares of member m5/);
     expect(codeOf(() => c.unmask({ ...request, survivors: request.survivors.filter((id) => id !== 'm5'), dropped: ['m5'] }))).toMatch(/^FORBIDDEN.*differs from the one this member signed/);
     expect(codeOf(() => c.unmask({ ...request, signatures: request.signatures.slice(0, cohort.config.threshold - 1) }))).toMatch(new RegExp(`^FORBIDDEN.*${cohort.config.threshold - 1} valid signatures`));
-    const forged = request.signatures.map((s) => ({ ...s, survivors: [...s.survivors].reverse().slice(1) }));
-    expect(codeOf(() => c.unmask({ ...request, signatures: forged }))).toMatch(/^FORBIDDEN.*0 valid signatures/);
+    // Signatures over another survivor set (each signer's real signature on a list without m5), and
+    // valid signatures presented under other signers' names: none counts.
+    const otherSet = request.survivors.filter((id) => id !== 'm5');
+    const overOther = request.signatures.map((s) => ({ memberId: s.memberId, signature: signMessage<ConsistencyMessage>({ protocol: cohort.config.protocol, federationId: cohort.config.federationId, round: cohort.config.round, stage: 'consistency', memberId: s.memberId, survivorsHash: survivorSetHash(otherSet) }, cohort.identities.get(s.memberId)!.secretKey).signature }));
+    expect(codeOf(() => c.unmask({ ...request, signatures: overOther }))).toMatch(/^FORBIDDEN.*0 valid signatures/);
+    const swapped = request.signatures.map((s, i, all) => ({ memberId: s.memberId, signature: all[(i + 1) % all.length].signature }));
+    expect(codeOf(() => c.unmask({ ...request, signatures: swapped }))).toMatch(/^FORBIDDEN.*0 valid signatures/);
+    // One signer listed t times counts once.
+    const repeated = Array.from({ length: cohort.config.threshold }, () => request.signatures[0]);
+    expect(codeOf(() => c.unmask({ ...request, signatures: repeated }))).toMatch(/^FORBIDDEN.*1 valid signatures/);
     const ok = c.unmask(request);
     expect(ok.shares.every((s) => s.kind === 'self_mask')).toBe(true);
     // Having answered, it will not answer a second, different unmask request (e.g. for mask keys).
     expect(codeOf(() => c.unmask({ ...request, signatures: request.signatures.slice(1) }))).toMatch(/^CONFLICT/);
+  });
+
+  it('signs the survivor set by its hash; the server refuses a signature on another set, and the unmask request carries signatures only', () => {
+    const { server, clients } = driveTo(cohort, 'consistency');
+    const request = server.requestFor('m0');
+    if (request?.stage !== 'consistency') throw new Error('expected consistency');
+    const signed = clients.get('m0')!.consistency(request);
+    expect(signed.survivorsHash).toBe(survivorSetHash(request.survivors));
+    expect(JSON.stringify(signed)).not.toContain(request.survivors[1]);
+    const other = signMessage<ConsistencyMessage>({ ...signed, memberId: 'm1', survivorsHash: survivorSetHash(request.survivors.slice(1)) }, cohort.identities.get('m1')!.secretKey);
+    expect(codeOf(() => server.receive(other))).toMatch(/^BAD_REQUEST.*survivorsHash/);
+    expect(server.receive(signed)).toBe('accepted');
   });
 
   it('refuses to mask with fewer than t neighbours that exchanged shares', () => {

@@ -30,7 +30,7 @@ import { addPrgInto, applyPrgInto, expandWords } from './prg.ts';
 import { quantize } from './quantization.ts';
 import type { RoundContext } from './secagg-config.ts';
 import { pairwiseSign, roundContext, selfMaskCommitment } from './secagg-config.ts';
-import { canonicalJson, checkBinding, decodeBase64, signMessage, vectorToBytes, verifyMessage } from './secagg-messages.ts';
+import { canonicalJson, checkBinding, decodeBase64, signMessage, survivorSetHash, vectorToBytes, verifyMessage } from './secagg-messages.ts';
 import { decodeShare, encodeShare, split } from './shamir.ts';
 
 /** A member's local update: its model delta and example count. */
@@ -380,7 +380,7 @@ export class SecAggClient {
         fail('ROUND_STATE', `only ${survivors.length} survivors; the distributed noise is calibrated for a sum over at least ${minSurvivors} members, and fewer would weaken the privacy guarantee`, 'survivors');
       }
       this.s.signedSurvivors = survivors;
-      return signMessage<ConsistencyMessage>({ ...this.binding('consistency'), survivors }, this.identity.secretKey);
+      return signMessage<ConsistencyMessage>({ ...this.binding('consistency'), survivorsHash: survivorSetHash(survivors) }, this.identity.secretKey);
     });
   }
 
@@ -403,13 +403,16 @@ export class SecAggClient {
       if (canonicalJson(survivors) !== signedJson) fail('FORBIDDEN', 'refused: the survivor set differs from the one this member signed', 'survivors');
       const signedSet = new Set(signed);
       const signers = new Set<string>();
+      // Each signature is checked over the consistency message its signer would have sent for the
+      // set this member signed (the request carries signatures only; any other set fails here).
       // t valid signatures on the same set are what is required; checking more adds nothing.
+      const survivorsHash = survivorSetHash(signed);
       for (const sig of request.signatures) {
         if (signers.size >= this.ctx.t) break;
         const key = this.ctx.identityKeys.get(sig.memberId);
-        if (!key || !signedSet.has(sig.memberId) || sig.stage !== 'consistency') continue;
-        if (sig.federationId !== this.ctx.config.federationId || sig.round !== this.ctx.config.round) continue;
-        if (canonicalJson(sig.survivors) === signedJson && verifyMessage(sig, key)) signers.add(sig.memberId);
+        if (!key || !signedSet.has(sig.memberId) || signers.has(sig.memberId)) continue;
+        const message: ConsistencyMessage = { ...this.binding('consistency'), memberId: sig.memberId, survivorsHash, signature: sig.signature };
+        if (verifyMessage(message, key)) signers.add(sig.memberId);
       }
       if (signers.size < this.ctx.t) fail('FORBIDDEN', `refused: ${signers.size} valid signatures on the survivor set; ${this.ctx.t} needed`, 'signatures');
       const shares: RevealedShare[] = [];

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AdvertiseKeysMessage } from '../core/secagg-wire.ts';
+import { SECAGG_PROTOCOL } from '../core/secagg-wire.ts';
 import { generateIdentity } from './identity.ts';
 import { bytesToVector, canonicalJson, checkBinding, signMessage, vectorToBytes, verifyMessage } from './secagg-messages.ts';
 
 describe('secure-aggregation messages', () => {
   const me = generateIdentity();
-  const unsigned = { protocol: 'tessera-secagg/1' as const, federationId: 'f', round: 3, stage: 'advertise_keys' as const, memberId: 'a', encryptionKey: 'AA', maskKey: 'BB' };
+  const unsigned = { protocol: SECAGG_PROTOCOL as typeof SECAGG_PROTOCOL, federationId: 'f', round: 3, stage: 'advertise_keys' as const, memberId: 'a', encryptionKey: 'AA', maskKey: 'BB' };
 
   it('canonical JSON sorts keys at every level', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 2, c: 3 }] })).toBe('{"a":[{"c":3,"d":2}],"b":1}');

@@ -29,6 +29,11 @@ export function signedBytes(message: Omit<SecAggMessage, 'signature'> | SecAggMe
   return new TextEncoder().encode(`${SECAGG_SIGNATURE_TAG}\n${canonicalJson(fields)}`);
 }
 
+/** What a consistency message signs for a survivor list (sorted, as members sign it): BLAKE2b-256 of its canonical JSON. */
+export function survivorSetHash(survivors: readonly string[]): string {
+  return contentHash(new TextEncoder().encode(`tessera-survivors:${canonicalJson(survivors)}`));
+}
+
 /** Adds the member's Ed25519 signature. */
 export function signMessage<M extends SecAggMessage>(unsigned: Omit<M, 'signature'>, identitySecret: Uint8Array): M {
   return { ...unsigned, signature: toBase64(sign(signedBytes(unsigned), identitySecret)) } as M;

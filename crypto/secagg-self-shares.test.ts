@@ -12,7 +12,7 @@ import { SecAggClient } from './secagg-client.ts';
 import { roundContext, roundGuarantees, selfMaskCommitment } from './secagg-config.ts';
 import type { LocalCohort } from './secagg-local.ts';
 import { createLocalCohort, plaintextWeightedSum, runLocalRound } from './secagg-local.ts';
-import { decodeBase64, signMessage } from './secagg-messages.ts';
+import { decodeBase64, signMessage, survivorSetHash } from './secagg-messages.ts';
 import type { ServerSnapshot } from './secagg-server.ts';
 import { SecAggServer } from './secagg-server.ts';
 import type { Share } from './shamir.ts';
@@ -209,7 +209,7 @@ describe('what an honest member with self-shares refuses', () => {
 describe('an active aggregator at n = 3 with self-shares (the bound 2t > k + 1 + c)', () => {
   const cohort = createLocalCohort({ members: 3, params: 50, seed: 7 });
   const sign = (id: string, survivors: string[]) =>
-    signMessage<ConsistencyMessage>({ protocol: cohort.config.protocol, federationId: cohort.config.federationId, round: cohort.config.round, stage: 'consistency', memberId: id, survivors }, cohort.identities.get(id)!.secretKey);
+    signMessage<ConsistencyMessage>({ protocol: cohort.config.protocol, federationId: cohort.config.federationId, round: cohort.config.round, stage: 'consistency', memberId: id, survivorsHash: survivorSetHash(survivors) }, cohort.identities.get(id)!.secretKey);
   const base = { protocol: cohort.config.protocol, federationId: cohort.config.federationId, round: cohort.config.round };
   const all = ['m0', 'm1', 'm2'];
   const withoutVictim = ['m1', 'm2'];
@@ -224,8 +224,8 @@ describe('an active aggregator at n = 3 with self-shares (the bound 2t > k + 1 +
     const s2 = consistency('m2', all);
     const l1 = [s0, s2];
     const l2 = corruptM2 ? [s1, sign('m2', withoutVictim)] : [s1];
-    const ask = (id: string, survivors: string[], dropped: string[], signatures: ConsistencyMessage[]) =>
-      clients.get(id)!.unmask({ ...base, stage: 'unmask', memberId: id, survivors, dropped, signatures } as UnmaskRequest);
+    const ask = (id: string, survivors: string[], dropped: string[], signed: ConsistencyMessage[]) =>
+      clients.get(id)!.unmask({ ...base, stage: 'unmask', memberId: id, survivors, dropped, signatures: signed.map((m) => ({ memberId: m.memberId, signature: m.signature })) } as UnmaskRequest);
     let fromM1: UnmaskMessage | string;
     try {
       fromM1 = ask('m1', withoutVictim, ['m0'], l2);

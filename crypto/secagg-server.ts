@@ -27,7 +27,7 @@ import { agreementPublicKey, deriveSharedKey } from './key-agreement.ts';
 import { quantizationStep } from './quantization.ts';
 import type { RoundContext } from './secagg-config.ts';
 import { pairwiseSign, roundContext, selfMaskCommitment } from './secagg-config.ts';
-import { bytesToVector, checkBinding, decodeBase64, messageFingerprint, vectorToBytes, verifyMessage } from './secagg-messages.ts';
+import { bytesToVector, checkBinding, decodeBase64, messageFingerprint, survivorSetHash, vectorToBytes, verifyMessage } from './secagg-messages.ts';
 import type { Share } from './shamir.ts';
 import { decodeShare, reconstruct } from './shamir.ts';
 import type { MaskJob, UnmaskOptions } from './unmask-pool.ts';
@@ -233,8 +233,9 @@ export class SecAggServer {
   }
 
   private checkConsistency(m: ConsistencyMessage): void {
-    if (JSON.stringify(m.survivors) !== JSON.stringify(this.s.completed.masked_input)) {
-      throw new TesseraError('BAD_REQUEST', 'survivors: differs from the survivor set of this round', { field: 'survivors' });
+    const expected = this.memoized('survivors-hash', () => survivorSetHash(this.s.completed.masked_input!));
+    if (m.survivorsHash !== expected) {
+      throw new TesseraError('BAD_REQUEST', 'survivorsHash: differs from the hash of this round\'s survivor set (the member signed another set)', { field: 'survivorsHash' });
     }
   }
 
@@ -393,7 +394,7 @@ export class SecAggServer {
         const mine = this.ctx.neighbours.get(memberId)!;
         const signers = this.s.completed.consistency!;
         const ordered = [...signers.filter((id) => mine.has(id) || id === memberId), ...signers.filter((id) => !mine.has(id) && id !== memberId)];
-        const signatures = ordered.slice(0, Math.max(this.ctx.t + 2, 0)).map((id) => msgs.consistency[id] as ConsistencyMessage);
+        const signatures = ordered.slice(0, Math.max(this.ctx.t + 2, 0)).map((id) => ({ memberId: id, signature: (msgs.consistency[id] as ConsistencyMessage).signature }));
         return { ...base, stage, survivors, dropped, signatures };
       }
     }
