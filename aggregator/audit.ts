@@ -53,15 +53,30 @@ export function currentLedgerKey(): LedgerKey | null {
 // The payload as JSON records it (undefined fields dropped, dates as strings), then checked canonical.
 const recorded = (payload: Record<string, unknown>) => normalizeJson(JSON.parse(JSON.stringify(payload)));
 
-export async function appendAudit(
-  tx: Tx,
-  event: { kind: AuditKind; actor: string; federationId?: string | null; payload: Record<string, unknown>; time: number },
-): Promise<LedgerEntry> {
+export type AuditEvent = { kind: AuditKind; actor: string; federationId?: string | null; payload: Record<string, unknown>; time: number };
+
+export async function appendAudit(tx: Tx, event: AuditEvent): Promise<LedgerEntry> {
+  return (await appendAuditMany(tx, [event]))[0];
+}
+
+/**
+ * Appends events in order as consecutive entries: one lock of the head, one insert, one update
+ * of the head, however many (a batch of accepted messages costs the ledger what one does). The
+ * head stays locked until the transaction ends, so callers append last, just before committing.
+ */
+export async function appendAuditMany(tx: Tx, events: AuditEvent[]): Promise<LedgerEntry[]> {
   if (!signer) throw new TesseraError('INTERNAL', 'no ledger key installed: createApp() installs it before anything is appended');
+  if (events.length === 0) return [];
   const [head] = await tx.select().from(ledgerHead).where(eq(ledgerHead.id, 1)).for('update');
   if (!head) throw new TesseraError('INTERNAL', 'the ledger_head row is missing; the database was not migrated or was altered');
-  const entry = sealEntry(head.hash, { seq: head.seq + 1, time: event.time, kind: event.kind, actor: event.actor, federationId: event.federationId ?? null, payload: recorded(event.payload) }, signer);
-  await tx.insert(auditEvents).values(entry);
-  await tx.update(ledgerHead).set({ seq: entry.seq, hash: entry.hash }).where(eq(ledgerHead.id, 1));
-  return entry;
+  const entries: LedgerEntry[] = [];
+  let prev = { seq: head.seq, hash: head.hash };
+  for (const event of events) {
+    const entry = sealEntry(prev.hash, { seq: prev.seq + 1, time: event.time, kind: event.kind, actor: event.actor, federationId: event.federationId ?? null, payload: recorded(event.payload) }, signer);
+    entries.push(entry);
+    prev = entry;
+  }
+  await tx.insert(auditEvents).values(entries);
+  await tx.update(ledgerHead).set({ seq: prev.seq, hash: prev.hash }).where(eq(ledgerHead.id, 1));
+  return entries;
 }

@@ -1,5 +1,6 @@
 /** @module Rounds, per-round member status, contributions and model versions. */
 import { bigint, customType, index, integer, jsonb, pgTable, serial, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { federations, members } from './federations.ts';
 
 /** Raw bytes (bytea) as Uint8Array on both PGlite and postgres.js. */
@@ -30,6 +31,13 @@ export const rounds = pgTable(
   (t) => [uniqueIndex('rounds_federation_number').on(t.federationId, t.number)],
 );
 
+/**
+ * A slot out of the round's protocol: dropped or declined, or marked with the reason it left
+ * (after masked_input the status stays `submitted`). Written out as SQL, not with parameters, so
+ * the planner can use the partial index below (a prepared statement's parameters would hide it).
+ */
+export const LEFT_ROUND = sql`(status in ('dropped', 'declined') or reason is not null)`;
+
 /** Where each selected member stands in a round, and its evaluation report. */
 export const roundMembers = pgTable(
   'round_members',
@@ -41,7 +49,13 @@ export const roundMembers = pgTable(
     evaluation: jsonb('evaluation'),
     updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
   },
-  (t) => [uniqueIndex('round_members_pk').on(t.roundId, t.memberId)],
+  (t) => [
+    uniqueIndex('round_members_pk').on(t.roundId, t.memberId),
+    // "Is anyone still at this status?" (evaluate, fit) without reading every slot of the round.
+    index('round_members_status').on(t.roundId, t.status),
+    // The few members that left a round (secure stages read them per message and per view).
+    index('round_members_left').on(t.roundId).where(LEFT_ROUND),
+  ],
 );
 
 /** Accepted contributions, one per (round, member, stage), identified by content hash. */

@@ -17,15 +17,25 @@ import type { FederationConfig } from '../../core/federation.ts';
 import { secureOf } from '../../core/federation.ts';
 import type { Stage } from '../../core/rounds.ts';
 import { isSecAggStage } from '../../core/rounds.ts';
+import type { SecAggStage } from '../../core/secagg-wire.ts';
 import { contributions, federations, members, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
 import type { Db } from '../db/database.ts';
 import { commitAggregate } from './commit.ts';
-import type { SecureRounds } from './secure.ts';
+import type { IncomingMessage, SecAggAck, SecureRounds } from './secure.ts';
 import { createSecureRounds, secureDeadline, secureRoundConfig } from './secure.ts';
 import { summarizeEvaluations } from '../../core/evaluation.ts';
 
 export type RoundRow = typeof rounds.$inferSelect;
+
+/** At most this many member messages, or this many bytes of them, are stored in one transaction. */
+const MAX_BATCH_MESSAGES = 64;
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** The secure rounds as routes use them: `accept` takes one message (batched with those arriving at the same time). */
+export type SecureRoundsApi = SecureRounds & {
+  accept(round: RoundRow, config: FederationConfig, memberId: string, stage: SecAggStage, body: Uint8Array): Promise<SecAggAck>;
+};
 
 export interface Orchestrator {
   /** Opens the next round of a federation with every active member selected. */
@@ -35,7 +45,7 @@ export interface Orchestrator {
   /** advance() for every federation with an open round (the server calls this on a timer). */
   tick(): Promise<void>;
   /** Secure rounds: messages, refusals and the member's view (serialized with advance() per federation). */
-  secure: SecureRounds;
+  secure: SecureRoundsApi;
   /**
    * Resolves when this process opened a round of the federation or moved its open round to
    * another stage or status (with the performance.now() of that change), or with null after `ms`
@@ -51,6 +61,12 @@ export interface OrchestratorOptions {
   log?: (line: string) => void;
   /** Called after a model version is committed (outside the transaction): publishing to stores. */
   onCommitted?: (federationId: string, version: number) => void;
+}
+
+/** Whether any member of the round is at `status` (one index probe, not a count of the round's slots). */
+export async function anyAtStatus(db: Pick<Db, 'select'>, roundId: number, status: string): Promise<boolean> {
+  const rows = await db.select({ one: sql<number>`1` }).from(roundMembers).where(and(eq(roundMembers.roundId, roundId), eq(roundMembers.status, status))).limit(1);
+  return rows.length > 0;
 }
 
 export async function loadConfig(db: Db, federationId: string): Promise<FederationConfig> {
@@ -132,9 +148,9 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   }
 
   async function advanceEvaluate(round: RoundRow): Promise<void> {
-    const [{ waiting }] = await db.select({ waiting: sql<number>`count(*)::int` }).from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.status, 'submitted')));
+    const waiting = await anyAtStatus(db, round.id, 'submitted');
     const t = now();
-    if (Number(waiting) > 0 && (round.stageDeadline === null || t < round.stageDeadline)) return;
+    if (waiting && (round.stageDeadline === null || t < round.stageDeadline)) return;
     const rows = await db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
     const metrics = summarizeEvaluations(rows.filter((r) => r.status === 'evaluated').map((r) => ({ memberId: r.memberId, ...(r.evaluation as { examples: number; correct: number; lossSum: number; auc?: number | null }) })));
     // A secure round's aggregation figures (clipping, survivors, error bound) stay beside the evaluation.
@@ -164,14 +180,38 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   }
 
   const secureRounds = createSecureRounds({ db, now, log, onCommitted });
+  // Messages that arrive while a batch waits for its turn join it (per round), up to a size.
+  const batches = new Map<number, { items: IncomingMessage[]; bytes: number; waiters: { resolve: (a: SecAggAck) => void; reject: (e: unknown) => void }[] }>();
+  function acceptBatched(round: RoundRow, config: FederationConfig, item: IncomingMessage): Promise<SecAggAck> {
+    return new Promise((resolve, reject) => {
+      let batch = batches.get(round.id);
+      if (!batch) {
+        const fresh = { items: [] as IncomingMessage[], bytes: 0, waiters: [] as { resolve: (a: SecAggAck) => void; reject: (e: unknown) => void }[] };
+        batch = fresh;
+        batches.set(round.id, fresh);
+        serialize(round.federationId, async () => {
+          if (batches.get(round.id) === fresh) batches.delete(round.id);
+          const settled = await secureRounds.acceptMany(round, config, fresh.items);
+          settled.forEach((s, i) => ('value' in s ? fresh.waiters[i].resolve(s.value) : fresh.waiters[i].reject(s.error)));
+        }).catch((e) => fresh.waiters.forEach((w) => w.reject(e)));
+      }
+      batch.items.push(item);
+      batch.bytes += item.body.length;
+      batch.waiters.push({ resolve, reject });
+      if (batch.items.length >= MAX_BATCH_MESSAGES || batch.bytes >= MAX_BATCH_BYTES) batches.delete(round.id);
+    });
+  }
   // Message acceptance runs in the same per-federation chain as advance(), so this process never
-  // mutates a round's in-memory server from two requests at once.
-  const secure: SecureRounds = {
+  // mutates a round's in-memory server from two requests at once; a message already stored is
+  // answered without waiting its turn.
+  const secure: SecureRoundsApi = {
     ...secureRounds,
     advance: (round, config) => secureRounds.advance(round, config),
-    accept: (round, config, memberId, stage, body) => serializeValue(round.federationId, () => secureRounds.accept(round, config, memberId, stage, body)),
+    accept: async (round, config, memberId, stage, body) =>
+      (await secureRounds.known(round, memberId, stage, body)) ?? acceptBatched(round, config, { memberId, stage, body }),
     refusal: (round, memberId, stage, reason) => serializeValue(round.federationId, () => secureRounds.refusal(round, memberId, stage, reason)),
-    view: (round, config, memberId) => serializeValue(round.federationId, () => secureRounds.view(round, config, memberId)),
+    // A view waits its turn only when the server must be rebuilt first.
+    view: (round, config, memberId) => secureRounds.viewIfCurrent(round, memberId) ?? serializeValue(round.federationId, () => secureRounds.view(round, config, memberId)),
   };
   function serializeValue<T>(federationId: string, work: () => Promise<T>): Promise<T> {
     let out: T;

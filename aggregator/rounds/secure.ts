@@ -11,7 +11,7 @@
  * members (fixed when it opened) with their enrolled identity keys, and the parameters come from
  * the federation's `secure` settings, so every process derives the same config and graph.
  */
-import { and, asc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { TesseraError } from '../../core/errors.ts';
 import type { FederationConfig } from '../../core/federation.ts';
 import { secureOf } from '../../core/federation.ts';
@@ -19,15 +19,15 @@ import { contentHash } from '../../core/hash.ts';
 import { modelLayout } from '../../core/model.ts';
 import type { SecAggAnnouncement } from '../../core/rounds.ts';
 import { decodeSecAggMessage } from '../../core/secagg-body.ts';
-import type { SecAggRoundConfig, SecAggStage } from '../../core/secagg-wire.ts';
+import type { SecAggMessage, SecAggRoundConfig, SecAggStage } from '../../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../../core/secagg-wire.ts';
 import { parameterCount } from '../../core/tensors.ts';
 import { createRoundConfig } from '../../crypto/secagg-config.ts';
 import { planDistributedNoise, roundSpend } from '../../crypto/ddp-round.ts';
 import type { SecAggResult } from '../../crypto/secagg-server.ts';
 import { SecAggServer } from '../../crypto/secagg-server.ts';
-import { contributions, members, roundMembers, rounds } from '../../schema/index.ts';
-import { appendAudit } from '../audit.ts';
+import { LEFT_ROUND, contributions, members, roundMembers, rounds } from '../../schema/index.ts';
+import { appendAudit, appendAuditMany } from '../audit.ts';
 import type { Db } from '../db/database.ts';
 import type { LedgerEntry } from '../ledger/entry.ts';
 import { baseModel, commitModel } from './commit.ts';
@@ -85,6 +85,41 @@ interface Cached {
   count: number;
   /** Who may answer the open stage before exclusions (the cohort, then each stage's completers), built once per stage. */
   eligible?: { stage: SecAggStage; ids: string[]; set: Set<string> };
+  /**
+   * The round's members that left it, as last read (members never come back, so this is a subset
+   * of the truth: another process may have dropped more since). Lets an accepted message tell
+   * whether its stage may close without reading them again.
+   */
+  left?: LeftRow[];
+}
+
+type LeftRow = { memberId: string; status: string; reason: string | null };
+
+/** One member message handed to acceptMany. */
+export interface IncomingMessage {
+  memberId: string;
+  stage: SecAggStage;
+  body: Uint8Array;
+}
+
+/** A per-item outcome of a batch. */
+export type Settled<T> = { value: T } | { error: unknown };
+
+/** An incoming message as acceptMany works on it. */
+interface Work {
+  item: IncomingMessage;
+  hash: string;
+  message?: SecAggMessage;
+  error?: unknown;
+  duplicate?: boolean;
+  entry?: LedgerEntry;
+}
+
+/** A member's view of the open secure stage. */
+export interface SecureView {
+  secagg: SecAggAnnouncement;
+  progress: { done: number; of: number };
+  cohort: number;
 }
 
 /** Where the open stage stands: who may still answer and who did. */
@@ -114,6 +149,13 @@ export interface SecAggAck {
   duplicate: boolean;
   /** The ledger entry that recorded the message (absent for a duplicate): its receipt is made from it. */
   entry?: LedgerEntry;
+  /**
+   * The stage may close now (every member still in it answered, or its deadline passed), as seen
+   * under the round's lock with this message stored: the caller then advances the round. Not
+   * sent to the member. Otherwise no advance is needed (a later message, a drop or the timer's
+   * tick closes the stage), which spares the round's rows being read again per message.
+   */
+  closable: boolean;
 }
 
 /** The aggregator's secure rounds: one cached SecAggServer per open round, rebuilt from the database when missing or stale. */
@@ -161,6 +203,14 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
    * O(members²).
    */
   async function stageState(tx: Db, round: RoundRow, cached: Cached, opts: { waiting: boolean }): Promise<StageState> {
+    const left = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
+      .where(and(eq(roundMembers.roundId, round.id), LEFT_ROUND));
+    cached.left = left;
+    return tally(round, cached, left, opts);
+  }
+
+  /** The stage state given who left (stageState reads them; an accepted message uses the last read). */
+  function tally(round: RoundRow, cached: Cached, left: LeftRow[], opts: { waiting: boolean }): StageState {
     const { server, config: rc } = cached;
     const stage = round.stage as SecAggStage;
     const i = stageIndex(stage);
@@ -169,8 +219,6 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
       cached.eligible = { stage, ids, set: new Set(ids) };
     }
     const eligible = cached.eligible;
-    const left = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
-      .where(and(eq(roundMembers.roundId, round.id), or(inArray(roundMembers.status, ['dropped', 'declined']), isNotNull(roundMembers.reason))));
     const gone = left.filter((s) => s.status === 'dropped' || s.status === 'declined').length;
     // Out of this stage: dropped or declined, or (after masked_input, where status stays
     // `submitted` because the input counts) marked with the reason it left the protocol.
@@ -184,6 +232,15 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     }
     const waiting = opts.waiting ? eligible.ids.filter((id) => !out.has(id) && !server.sent(stage, id)) : [];
     return { waiting, of, done, cohort: rc.members.length - gone };
+  }
+
+  async function viewFrom(round: RoundRow, at: RoundRow, cached: Cached, memberId: string): Promise<SecureView> {
+    const { server, config: rc } = cached;
+    const { done, of, cohort } = await stageState(db, at, cached, { waiting: false });
+    const answered = server.stage === at.stage && server.sent(at.stage as SecAggStage, memberId);
+    const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
+    cached.configHash ??= contentHash(new TextEncoder().encode(JSON.stringify(rc)));
+    return { secagg: { config: rc, configHash: cached.configHash, request, answered }, progress: { done, of }, cohort };
   }
 
   /** Marks a member out of the open stage (dropped before its input counts; reason only after). */
@@ -305,60 +362,129 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     },
 
     /**
-     * Accepts one member message for the round's open stage: checked by the SecAggServer, stored
-     * with its hash in the same transaction that holds the round's lock, audited, then
-     * acknowledged. The same bytes again get the same answer; different bytes are refused.
+     * The answer to a message already stored for this slot (a retry, even after its stage closed):
+     * the same bytes get the same answer, different bytes are refused; null when the slot is
+     * empty. Only reads, so it needs no turn in the federation's chain; `accept` then stores.
      */
-    async accept(round: RoundRow, config: FederationConfig, memberId: string, stage: SecAggStage, body: Uint8Array): Promise<SecAggAck> {
+    async known(round: RoundRow, memberId: string, stage: SecAggStage, body: Uint8Array): Promise<SecAggAck | null> {
       const hash = contentHash(body);
-      let entry: LedgerEntry | undefined;
-      const ack = (duplicate: boolean): SecAggAck => ({ round: round.number, memberId, stage, hash, size: body.length, duplicate, ...(entry ? { entry } : {}) });
       const [existing] = await db.select({ hash: contributions.hash }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, stage)));
-      if (existing) {
-        if (existing.hash === hash) return ack(true);
-        const e = new TesseraError('CONFLICT', `member ${memberId} already sent a different ${stage} message in round ${round.number}`, { field: 'body', details: { acceptedHash: existing.hash } });
-        await refusedAudit(round, memberId, stage, e, 'aggregator', null);
-        throw e;
-      }
-      let received = false;
-      let duplicate = false;
-      try {
-        const message = decodeSecAggMessage(body, stage);
-        if (message.memberId !== memberId) throw new TesseraError('FORBIDDEN', `the message is signed as member ${message.memberId}; it was sent by ${memberId}`, { field: 'memberId' });
-        const t = now();
-        await db.transaction(async (txRaw) => {
-          const tx = txRaw as unknown as Db;
-          const locked = await lockRound(tx, round.id, stage);
-          if (!locked) {
-            const [r] = await tx.select().from(rounds).where(eq(rounds.id, round.id));
-            const where = r.status === 'open' ? `is in stage ${r.stage}` : `is ${r.status}`;
-            throw new TesseraError('STALE_STAGE', `round ${round.number} ${where}; it no longer accepts ${stage} messages`, { field: 'stage', details: { round: round.number, status: r.status, stage: r.stage } });
-          }
-          const cached = await serverFor(tx, locked, config);
-          const [slot] = await tx.select().from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId)));
-          if (!slot || slot.status === 'dropped' || slot.status === 'declined') {
-            throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot?.status ?? 'not selected'} in round ${round.number}${slot?.reason ? ` (${slot.reason})` : ''}`, { field: 'memberId' });
-          }
-          // Same content already accepted (a concurrent retry): the same answer, nothing stored twice.
-          if (cached.server.receive(message) === 'duplicate') return (duplicate = true);
-          received = true;
-          await tx.insert(contributions).values({ roundId: round.id, memberId, stage, hash, size: body.length, weight: 0, body, createdAt: t });
-          if (stage === 'masked_input') await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'selected')));
-          entry = await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: round.federationId, time: t, payload: { round: round.number, memberId, stage, hash, size: body.length } });
-          await tx.update(rounds).set({ secaggMessages: sql`${rounds.secaggMessages} + 1` }).where(eq(rounds.id, round.id));
-          cached.count++;
-        });
-      } catch (e) {
-        // The server may hold a message the database does not: rebuild it next time.
-        if (received) cache.delete(round.id);
-        if (e instanceof TesseraError) {
-          // A bad signature from an authenticated member: it cannot take part; drop it now so the stage need not wait.
-          const drop = e.code === 'UNAUTHENTICATED' ? `${stage}: bad signature on its message` : null;
-          await refusedAudit(round, memberId, stage, e, 'aggregator', drop);
+      if (!existing) return null;
+      if (existing.hash === hash) return { round: round.number, memberId, stage, hash, size: body.length, duplicate: true, closable: false };
+      const e = new TesseraError('CONFLICT', `member ${memberId} already sent a different ${stage} message in round ${round.number}`, { field: 'body', details: { acceptedHash: existing.hash } });
+      await refusedAudit(round, memberId, stage, e, 'aggregator', null);
+      throw e;
+    },
+
+    /**
+     * Accepts member messages for the round (after `known` found their slots empty), as many as
+     * arrived together, in one transaction that holds the round's lock: each is checked by the
+     * SecAggServer, stored with its hash, audited (the ledger appended last, so its lock is held
+     * only to the commit), then acknowledged. One message's refusal does not hold back the others;
+     * a concurrent copy of the same bytes gets the same answer; different bytes are refused.
+     * Per message it costs what one message alone costs in round trips divided by the batch: with
+     * a thousand members sending at once, one per transaction made the round's lock the
+     * bottleneck of every stage.
+     */
+    async acceptMany(round: RoundRow, config: FederationConfig, items: IncomingMessage[]): Promise<Settled<SecAggAck>[]> {
+      const t = now();
+      const work: Work[] = items.map((item) => ({ item, hash: contentHash(item.body) }));
+      for (const w of work) {
+        try {
+          w.message = decodeSecAggMessage(w.item.body, w.item.stage);
+          if (w.message.memberId !== w.item.memberId) throw new TesseraError('FORBIDDEN', `the message is signed as member ${w.message.memberId}; it was sent by ${w.item.memberId}`, { field: 'memberId' });
+        } catch (e) {
+          w.error = e;
         }
-        throw e;
       }
-      return ack(duplicate);
+      const todo = work.filter((w) => !w.error);
+      let received = false;
+      let closable = false;
+      if (todo.length > 0) {
+        try {
+          await db.transaction(async (txRaw) => {
+            const tx = txRaw as unknown as Db;
+            const [locked] = await tx.select().from(rounds).where(eq(rounds.id, round.id)).for('update');
+            const isOpen = (stage: SecAggStage) => locked && locked.status === 'open' && locked.stage === stage;
+            const stale = todo.filter((w) => !isOpen(w.item.stage));
+            if (stale.length > 0) {
+              // Copies of these bytes stored just before the stage closed (concurrent retries): the same answer.
+              const stored = await tx.select({ memberId: contributions.memberId, stage: contributions.stage, hash: contributions.hash }).from(contributions)
+                .where(and(eq(contributions.roundId, round.id), inArray(contributions.memberId, stale.map((w) => w.item.memberId))));
+              const have = new Set(stored.map((r) => `${r.memberId}/${r.stage}/${r.hash}`));
+              for (const w of stale) {
+                if (have.has(`${w.item.memberId}/${w.item.stage}/${w.hash}`)) w.duplicate = true;
+                else {
+                  const where = locked?.status === 'open' ? `is in stage ${locked.stage}` : `is ${locked?.status ?? 'gone'}`;
+                  w.error = new TesseraError('STALE_STAGE', `round ${round.number} ${where}; it no longer accepts ${w.item.stage} messages`, { field: 'stage', details: { round: round.number, status: locked?.status, stage: locked?.stage } });
+                }
+              }
+            }
+            const live = todo.filter((w) => isOpen(w.item.stage));
+            if (live.length === 0) return;
+            const cached = await serverFor(tx, locked, config);
+            const slots = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
+              .where(and(eq(roundMembers.roundId, round.id), inArray(roundMembers.memberId, live.map((w) => w.item.memberId))));
+            const slotOf = new Map(slots.map((s) => [s.memberId, s]));
+            const accepted: Work[] = [];
+            for (const w of live) {
+              try {
+                const slot = slotOf.get(w.item.memberId);
+                if (!slot || slot.status === 'dropped' || slot.status === 'declined') {
+                  throw new TesseraError('STALE_STAGE', `member ${w.item.memberId} is ${slot?.status ?? 'not selected'} in round ${round.number}${slot?.reason ? ` (${slot.reason})` : ''}`, { field: 'memberId' });
+                }
+                // Same content already accepted (a concurrent retry): the same answer, nothing stored twice.
+                if (cached.server.receive(w.message!) === 'duplicate') w.duplicate = true;
+                else {
+                  received = true;
+                  accepted.push(w);
+                }
+              } catch (e) {
+                w.error = e;
+              }
+            }
+            if (accepted.length === 0) return;
+            await tx.insert(contributions).values(accepted.map((w) => ({ roundId: round.id, memberId: w.item.memberId, stage: w.item.stage, hash: w.hash, size: w.item.body.length, weight: 0, body: w.item.body, createdAt: t })));
+            const inputs = accepted.filter((w) => w.item.stage === 'masked_input').map((w) => w.item.memberId);
+            if (inputs.length > 0) await tx.update(roundMembers).set({ status: 'submitted', updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), inArray(roundMembers.memberId, inputs), eq(roundMembers.status, 'selected')));
+            await tx.update(rounds).set({ secaggMessages: sql`${rounds.secaggMessages} + ${accepted.length}` }).where(eq(rounds.id, round.id));
+            cached.count += accepted.length;
+            // From the members known to have left (read by views and advances, never stale the
+            // other way): a drop recorded by another process since is seen on the timer's next tick.
+            const { done, of } = cached.left ? tally(locked, cached, cached.left, { waiting: false }) : await stageState(tx, locked, cached, { waiting: false });
+            closable = done >= of || (locked.stageDeadline !== null && t >= locked.stageDeadline);
+            const entries = await appendAuditMany(tx, accepted.map((w) => ({
+              kind: 'contribution.accepted' as const, actor: `member:${w.item.memberId}`, federationId: round.federationId, time: t,
+              payload: { round: round.number, memberId: w.item.memberId, stage: w.item.stage, hash: w.hash, size: w.item.body.length },
+            })));
+            accepted.forEach((w, i) => (w.entry = entries[i]));
+          });
+        } catch (e) {
+          // The server may hold messages the database does not: rebuild it next time.
+          if (received) cache.delete(round.id);
+          for (const w of todo) {
+            w.error ??= e;
+            w.entry = undefined;
+            w.duplicate = false;
+          }
+        }
+      }
+      const out: Settled<SecAggAck>[] = [];
+      for (const w of work) {
+        const { memberId, stage, body } = w.item;
+        if (w.error !== undefined) {
+          if (w.error instanceof TesseraError) {
+            // A bad signature from an authenticated member: it cannot take part; drop it now so the stage need not wait.
+            const drop = w.error.code === 'UNAUTHENTICATED' ? `${stage}: bad signature on its message` : null;
+            await refusedAudit(round, memberId, stage, w.error, 'aggregator', drop);
+          }
+          out.push({ error: w.error });
+        } else {
+          const duplicate = w.duplicate === true;
+          out.push({ value: { round: round.number, memberId, stage, hash: w.hash, size: body.length, duplicate, closable: !duplicate && closable, ...(w.entry ? { entry: w.entry } : {}) } });
+        }
+      }
+      return out;
     },
 
     /** A member reports that its client refused the aggregator's request: recorded, and the member leaves the round's protocol. */
@@ -367,7 +493,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     },
 
     /** The member's view of the open stage: the public config, its request, and progress. */
-    async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<{ secagg: SecAggAnnouncement; progress: { done: number; of: number }; cohort: number }> {
+    async view(round: RoundRow, config: FederationConfig, memberId: string): Promise<SecureView> {
       // The caller read `round` before its turn came: when the stage has moved on since, the
       // server is taken at the current stage (an old one would rebuild the cache backwards).
       let at = round;
@@ -375,13 +501,18 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         const [fresh] = await db.select().from(rounds).where(eq(rounds.id, round.id));
         if (fresh && fresh.status === 'open' && stageIndex(fresh.stage) >= 0) at = fresh;
       }
-      const cached = await serverFor(db, at, config);
-      const { server, config: rc } = cached;
-      const { done, of, cohort } = await stageState(db, at, cached, { waiting: false });
-      const answered = server.stage === at.stage && server.sent(at.stage as SecAggStage, memberId);
-      const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
-      cached.configHash ??= contentHash(new TextEncoder().encode(JSON.stringify(rc)));
-      return { secagg: { config: rc, configHash: cached.configHash, request, answered }, progress: { done, of }, cohort };
+      return viewFrom(round, at, await serverFor(db, at, config), memberId);
+    },
+
+    /**
+     * The same view when this process's server is current for `round` (no rebuild to do), else
+     * null. It only reads the server, so it needs no turn in the federation's chain of messages:
+     * when a stage opens, a thousand members' views are answered beside the messages, not between them.
+     */
+    viewIfCurrent(round: RoundRow, memberId: string): Promise<SecureView> | null {
+      const cached = cache.get(round.id);
+      if (!cached || cached.stage !== round.stage || cached.count < round.secaggMessages) return null;
+      return viewFrom(round, round, cached, memberId);
     },
 
     /** Forgets a round's cached server (tests, and after the round closes). */

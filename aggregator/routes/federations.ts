@@ -27,7 +27,12 @@ const INVITATION_TTL_MS = 7 * 86_400_000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/;
 
 export async function getFederation(c: { var: AppEnv['Variables'] }, id: string): Promise<typeof federations.$inferSelect & { config: FederationConfig }> {
-  const [f] = await c.var.db.select().from(federations).where(eq(federations.id, id));
+  return federationRow(c.var.db, id);
+}
+
+/** The federation's row, or NOT_FOUND naming the id. */
+export async function federationRow(db: AppEnv['Variables']['db'], id: string): Promise<typeof federations.$inferSelect & { config: FederationConfig }> {
+  const [f] = await db.select().from(federations).where(eq(federations.id, id));
   if (!f) throw new TesseraError('NOT_FOUND', `no federation ${id}`, { field: 'federationId' });
   return f as typeof f & { config: FederationConfig };
 }

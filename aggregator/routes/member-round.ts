@@ -3,8 +3,9 @@
  * by many members: every answer carries an ETag naming what the member acts on (round, stage,
  * status, its own status; not progress, nor its own answers); a request with
  * `If-None-Match` of the current tag and `?wait=<ms>` is held until that changes or the wait
- * ends (304). While held it costs one shared read of the round per federation per recheck, not a
- * read of every member's slot, so a thousand waiting members cost the aggregator little. When a
+ * ends (304). While held it costs one shared read of the federation and its round per recheck, not a
+ * read of every member's slot, so a thousand waiting members cost the aggregator little, and the
+ * polls it wakes answer from that read (each reads only its own slot). When a
  * stage changes and every member asks at once, each answer costs a handful of single-row reads:
  * status counts are one query shared by concurrent views, a secure round's progress comes from
  * the protocol state, and the round configuration (O(members) bytes) is left out for members that
@@ -20,7 +21,7 @@ import { assertMemberSelf } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { artifactRef } from '../replication/artifacts.ts';
-import { getFederation } from './federations.ts';
+import { federationRow, getFederation } from './federations.ts';
 
 /** Longest a member's poll is held, ms (a larger `wait` is cut to this). */
 export const MAX_WAIT_MS = 30_000;
@@ -36,17 +37,21 @@ const latestRound = async (db: Db, federationId: string): Promise<RoundRow | und
 /** What of the round a held poll watches: the latest round's identity, status and stage. */
 const roundKey = (r: RoundRow | undefined): string => (r ? `${r.id}/${r.status}/${r.stage}/${r.stageDeadline}/${r.committedVersion}` : 'none');
 
-// One read of a federation's latest round shared by every held poll (per database handle).
-const shared = new WeakMap<Db, Map<string, { at: number; key: Promise<string> }>>();
-function sharedRoundKey(db: Db, federationId: string, notOlderThan: number): Promise<string> {
-  const byFederation = shared.get(db) ?? new Map<string, { at: number; key: Promise<string> }>();
+/** A federation and its latest round as read at one moment. */
+type Snapshot = { f: Federation; round: RoundRow | undefined };
+// One read of a federation and its latest round shared by every held poll (per database handle):
+// the polls check it for a change, and those it wakes answer from it.
+const shared = new WeakMap<Db, Map<string, { at: number; read: Promise<Snapshot> }>>();
+function sharedSnapshot(db: Db, federationId: string, notOlderThan: number): Promise<Snapshot> {
+  const byFederation = shared.get(db) ?? new Map<string, { at: number; read: Promise<Snapshot> }>();
   shared.set(db, byFederation);
   const cached = byFederation.get(federationId);
-  if (cached && cached.at >= notOlderThan) return cached.key;
-  const entry = { at: performance.now(), key: latestRound(db, federationId).then(roundKey) };
+  if (cached && cached.at >= notOlderThan) return cached.read;
+  const read = (async () => ({ f: await federationRow(db, federationId), round: await latestRound(db, federationId) }))();
+  const entry = { at: performance.now(), read };
   byFederation.set(federationId, entry);
-  entry.key.catch(() => byFederation.delete(federationId));
-  return entry.key;
+  read.catch(() => byFederation.delete(federationId));
+  return read;
 }
 
 /**
@@ -156,14 +161,17 @@ export async function memberRoundView(c: Context<AppEnv>): Promise<Response> {
     const end = performance.now() + wait;
     const watched = roundKey(round);
     const signal = c.req.raw.signal;
+    let last: Snapshot | null = null;
     while (!signal.aborted) {
       const left = end - performance.now();
       if (left <= 0) break;
       const notifiedAt = await c.var.orchestrator.changed(f.id, Math.min(left, RECHECK_MS), signal);
-      if ((await sharedRoundKey(db, f.id, notifiedAt ?? performance.now() - RECHECK_MS)) !== watched) break;
+      last = await sharedSnapshot(db, f.id, notifiedAt ?? performance.now() - RECHECK_MS);
+      if (roundKey(last.round) !== watched) break;
     }
-    f = await getFederation(c, fid);
-    round = await latestRound(db, f.id);
+    // The answer comes from the shared read that ended the wait (read after the change, or at most
+    // RECHECK_MS before the wait ended); only the member's own slot is read for it alone.
+    ({ f, round } = last ?? { f: await getFederation(c, fid), round: await latestRound(db, f.id) });
     ({ tag, slot } = await memberTag(db, f, memberId, round));
   }
   c.header('etag', tag);

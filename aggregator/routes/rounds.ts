@@ -24,6 +24,7 @@ import { fetchUntrustedUrl } from '../replication/fetch-url.ts';
 import { getFederation } from './federations.ts';
 import { memberRoundView } from './member-round.ts';
 import { secaggRoutes } from './secagg.ts';
+import { anyAtStatus } from '../rounds/orchestrator.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
 
 type Ctx = { var: AppEnv['Variables'] };
@@ -103,16 +104,21 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
     const [still] = await tx.select({ stage: rounds.stage }).from(rounds).where(eq(rounds.id, round.id));
     // The round may have closed between our checks and this transaction: then nothing is stored.
     if (moved.length === 0 || still?.stage !== 'fit') throw staleStage({ ...round, stage: still?.stage ?? null }, 'fit');
-    return appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight, ...(privacy ? { privacy } : {}) } });
+    const last = !(await anyAtStatus(tx, round.id, 'selected'));
+    // The ledger last: its lock is held only from here to the commit.
+    const entry = await appendAudit(tx, { kind: 'contribution.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight, ...(privacy ? { privacy } : {}) } });
+    return { entry, last };
   });
   if (!stored) {
     const [again] = await c.var.db.select({ hash: contributions.hash, weight: contributions.weight }).from(contributions).where(and(eq(contributions.roundId, round.id), eq(contributions.memberId, memberId), eq(contributions.stage, 'fit')));
     if (again?.hash === hash) return answer(again.weight);
     throw new TesseraError('CONFLICT', `member ${memberId} already submitted a different update for round ${round.number}`);
   }
-  await c.var.orchestrator.advance(f.id);
+  // A submission can only let the round close when it was the last awaited one, or past the
+  // deadline (the timer's tick closes it then too): only then is the round advanced.
+  if (stored.last || (round.stageDeadline !== null && t >= round.stageDeadline)) await c.var.orchestrator.advance(f.id);
   // The receipt of the entry just appended (searching the ledger for it costs O(entries) per update).
-  return c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight }, receipt: receiptFor(stored, c.var.ledgerKey) });
+  return c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight }, receipt: receiptFor(stored.entry, c.var.ledgerKey) });
 }
 
 /** Refusals of a fit update the ledger records (as secure rounds record theirs): what was sent, and why it was not counted. */
@@ -262,12 +268,16 @@ export const roundRoutes = new Hono<AppEnv>()
     if (round.status !== 'open' || round.stage !== 'evaluate') throw staleStage(round, 'evaluate');
     if (slot.status !== 'submitted') throw new TesseraError('STALE_STAGE', `member ${memberId} is ${slot.status} in round ${round.number}; only members that trained evaluate`);
     const t = c.var.now();
-    await c.var.db.transaction(async (tx) => {
+    const last = await c.var.db.transaction(async (tx) => {
       const moved = await tx.update(roundMembers).set({ status: 'evaluated', evaluation: report, updatedAt: t }).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId), eq(roundMembers.status, 'submitted'))).returning();
       if (moved.length === 0) throw staleStage(round, 'evaluate');
+      const last = !(await anyAtStatus(tx, round.id, 'submitted'));
+      // The ledger last: its lock is held only from here to the commit.
       await appendAudit(tx, { kind: 'evaluation.accepted', actor: `member:${memberId}`, federationId: f.id, time: t, payload: { round: round.number, memberId, ...report, ...(privacy ? { privacy } : {}), ...(memberPrivacy ? { memberPrivacy } : {}) } });
+      return last;
     });
-    await c.var.orchestrator.advance(f.id);
+    // The round closes with the last report (or at the deadline, on the timer's tick): only then is it advanced.
+    if (last || (round.stageDeadline !== null && t >= round.stageDeadline)) await c.var.orchestrator.advance(f.id);
     return c.json({ accepted: { round: round.number, memberId, evaluation: report } });
   })
   // Secure rounds: PUT .../rounds/:round/secagg/:stage and .../secagg/:stage/refusal.

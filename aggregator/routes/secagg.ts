@@ -54,9 +54,9 @@ async function acceptMessage(c: Context<AppEnv>, at: SecureSlot, body: Uint8Arra
     throw e;
   }
   const accepted = await c.var.orchestrator.secure.accept(round, f.config, memberId, stage, body);
-  if (!accepted.duplicate) await c.var.orchestrator.advance(f.id);
+  if (accepted.closable) await c.var.orchestrator.advance(f.id);
   // The receipt of the entry just appended; a duplicate's is looked up (searching the ledger costs O(entries)).
-  const { entry, ...ack } = accepted;
+  const { entry, closable: _closable, ...ack } = accepted;
   const receipt = stage !== 'masked_input' ? null : entry ? receiptFor(entry, c.var.ledgerKey) : ((await memberReceipts(c.var.db, c.var.ledgerKey, f.id, memberId, round.number)).find((r) => r.stage === stage) ?? null);
   return c.json({ accepted: ack, receipt });
 }

@@ -1,0 +1,2 @@
+CREATE INDEX "round_members_status" ON "round_members" USING btree ("round_id","status");--> statement-breakpoint
+CREATE INDEX "round_members_left" ON "round_members" USING btree ("round_id") WHERE (status in ('dropped', 'declined') or reason is not null);
