@@ -53,6 +53,8 @@ export interface Orchestrator {
    * seen only by reading the database.
    */
   changed(federationId: string, ms: number, signal?: AbortSignal): Promise<number | null>;
+  /** The performance.now() of this process's last change to the federation's rounds (0: none yet). */
+  changedAt(federationId: string): number;
 }
 
 export interface OrchestratorOptions {
@@ -83,8 +85,10 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   // would queue O(members) full reads of the round).
   const queuedAdvance = new Map<string, Promise<void>>();
   const watchers = new Map<string, Set<(at: number) => void>>();
+  const lastChange = new Map<string, number>();
   const notify = (federationId: string): void => {
     const at = performance.now();
+    lastChange.set(federationId, at);
     for (const wake of watchers.get(federationId) ?? []) wake(at);
   };
   const serialize = (federationId: string, work: () => Promise<void>): Promise<void> => {
@@ -260,6 +264,9 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
       return next;
     },
     secure,
+    changedAt(federationId) {
+      return lastChange.get(federationId) ?? 0;
+    },
     changed(federationId, ms, signal) {
       return new Promise((resolve) => {
         const set = watchers.get(federationId) ?? new Set();

@@ -91,6 +91,8 @@ interface Cached {
    * whether its stage may close without reading them again.
    */
   left?: LeftRow[];
+  /** The read of `left` that views share while it runs. */
+  leftRead?: Promise<LeftRow[]>;
 }
 
 type LeftRow = { memberId: string; status: string; reason: string | null };
@@ -234,9 +236,24 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     return { waiting, of, done, cohort: rc.members.length - gone };
   }
 
+  /**
+   * Who left, for views: one query shared by the views that ask while it runs (when a stage opens
+   * every member asks at once). A shared answer is at most one query old; what a member acts on
+   * (its request, whether it answered) comes from the server, not from it.
+   */
+  function leftForViews(round: RoundRow, cached: Cached): Promise<LeftRow[]> {
+    if (cached.leftRead) return cached.leftRead;
+    const read = db.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
+      .where(and(eq(roundMembers.roundId, round.id), LEFT_ROUND))
+      .then((left) => (cached.left = left))
+      .finally(() => (cached.leftRead = undefined));
+    cached.leftRead = read;
+    return read;
+  }
+
   async function viewFrom(round: RoundRow, at: RoundRow, cached: Cached, memberId: string): Promise<SecureView> {
     const { server, config: rc } = cached;
-    const { done, of, cohort } = await stageState(db, at, cached, { waiting: false });
+    const { done, of, cohort } = tally(at, cached, await leftForViews(at, cached), { waiting: false });
     const answered = server.stage === at.stage && server.sent(at.stage as SecAggStage, memberId);
     const request = answered || server.stage !== round.stage ? null : server.requestFor(memberId);
     cached.configHash ??= contentHash(new TextEncoder().encode(JSON.stringify(rc)));

@@ -55,6 +55,15 @@ function sharedSnapshot(db: Db, federationId: string, notOlderThan: number): Pro
 }
 
 /**
+ * The shared read of a federation and its latest round, taken after this process's last change
+ * to them and at most RECHECK_MS ago (another process's change shows within that), else a new
+ * one. For checks that are made again where it matters (under the round's lock), and for held polls.
+ */
+export function currentSnapshot(c: Context<AppEnv>, federationId: string): Promise<Snapshot> {
+  return sharedSnapshot(c.var.db, federationId, Math.max(c.var.orchestrator.changedAt(federationId), performance.now() - RECHECK_MS));
+}
+
+/**
  * The member's state in the round: what would make its runtime act. Progress is not part of it,
  * nor whether it answered the open secure stage: only its own message changes that, and having
  * sent it the member waits for the next stage.
@@ -65,17 +74,22 @@ async function memberTag(db: Db, f: Federation, memberId: string, round: RoundRo
   return { tag: `"${contentHash(new TextEncoder().encode(state)).slice(0, 32)}"`, slot };
 }
 
-// Model versions never change once committed: their hashes are read once per process.
-const modelHashes = new WeakMap<Db, Map<string, string>>();
-async function modelHash(db: Db, federationId: string, version: number): Promise<string | undefined> {
-  const known = modelHashes.get(db) ?? new Map<string, string>();
+// Model versions never change once committed: their hashes are read once per process (one read
+// shared by the views that ask at once: a thousand members ask for a new version together).
+const modelHashes = new WeakMap<Db, Map<string, Promise<string | undefined>>>();
+function modelHash(db: Db, federationId: string, version: number): Promise<string | undefined> {
+  const known = modelHashes.get(db) ?? new Map<string, Promise<string | undefined>>();
   modelHashes.set(db, known);
   const key = `${federationId}/${version}`;
-  if (!known.has(key)) {
-    const [m] = await db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, federationId), eq(modelVersions.version, version)));
-    if (m) known.set(key, m.hash);
+  let read = known.get(key);
+  if (!read) {
+    read = db.select({ hash: modelVersions.hash }).from(modelVersions).where(and(eq(modelVersions.federationId, federationId), eq(modelVersions.version, version))).then(([m]) => m?.hash);
+    known.set(key, read);
+    // Not committed yet (or the read failed): asked again next time.
+    const forget = () => known.get(key) === read && known.delete(key);
+    void read.then((h) => h === undefined && forget(), forget);
   }
-  return known.get(key);
+  return read;
 }
 
 // The round's status counts, one query shared by the views that ask while it runs (when a stage
@@ -148,13 +162,15 @@ function waitOf(c: Context<AppEnv>): number {
 export async function memberRoundView(c: Context<AppEnv>): Promise<Response> {
   const fid = c.req.param('fid')!;
   const memberId = c.req.param('mid')!;
-  let f = await getFederation(c, fid);
-  assertMemberSelf(c.var.principal!, f.id, memberId);
   const db = c.var.db;
   const seen = c.req.header('if-none-match');
-  let round = await latestRound(db, f.id);
-  let { tag, slot } = await memberTag(db, f, memberId, round);
   const wait = waitOf(c);
+  // A poll that may be held compares its tag with the shared read the held polls use, when that
+  // read is newer than this process's last change to the federation (and at most RECHECK_MS old,
+  // as while held); any other request reads for itself.
+  let { f, round } = seen && wait > 0 ? await currentSnapshot(c, fid) : { f: await getFederation(c, fid), round: await latestRound(db, fid) };
+  assertMemberSelf(c.var.principal!, f.id, memberId);
+  let { tag, slot } = await memberTag(db, f, memberId, round);
   if (seen === tag && wait > 0) {
     // Held until the round moves (this process says so at once; another process's change is
     // read within RECHECK_MS), the wait ends, or the member goes away.

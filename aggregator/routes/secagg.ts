@@ -18,20 +18,23 @@ import { assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import { memberReceipts, receiptFor } from '../ledger/receipts.ts';
 import { fetchUntrustedUrl, redact } from '../replication/fetch-url.ts';
-import { getFederation } from './federations.ts';
+import type { getFederation } from './federations.ts';
+import { currentSnapshot } from './member-round.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
 
 type SecureSlot = { f: Awaited<ReturnType<typeof getFederation>>; memberId: string; stage: SecAggStage; round: typeof rounds.$inferSelect };
 
 /** The member's slot named by the path (refused before any body is read or fetched). */
 async function secureSlot(c: Context<AppEnv>, stageName: string): Promise<SecureSlot> {
-  const f = await getFederation(c, c.req.param('fid')!);
+  // The federation and the open round from the read shared with the members' polls when it is
+  // current (the round's stage is checked again under its lock when the message is stored).
+  const { f, round: latest } = await currentSnapshot(c, c.req.param('fid')!);
   const memberId = c.req.param('mid')!;
   assertMemberSelf(c.var.principal!, f.id, memberId);
   const stage = stageName as SecAggStage;
   if (!SECAGG_STAGES.includes(stage)) throw new TesseraError('NOT_FOUND', `stage: expected one of ${SECAGG_STAGES.join(', ')}`, { field: 'stage' });
   const number = intParam(c, 'round');
-  const [round] = await c.var.db.select().from(rounds).where(and(eq(rounds.federationId, f.id), eq(rounds.number, number)));
+  const [round] = latest?.number === number ? [latest] : await c.var.db.select().from(rounds).where(and(eq(rounds.federationId, f.id), eq(rounds.number, number)));
   if (!round) throw new TesseraError('NOT_FOUND', `no round ${number} in federation ${f.id}`, { field: 'round' });
   const [slot] = await c.var.db.select({ status: roundMembers.status }).from(roundMembers).where(and(eq(roundMembers.roundId, round.id), eq(roundMembers.memberId, memberId)));
   if (!slot) throw new TesseraError('FORBIDDEN', `member ${memberId} was not selected for round ${number}`);
