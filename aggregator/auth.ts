@@ -3,7 +3,7 @@
  * request with their Ed25519 key over method, path, body hash, member id, timestamp and nonce.
  * A skewed timestamp, a bad signature or a reused nonce is refused with 401.
  */
-import { and, eq, isNull, lt } from 'drizzle-orm';
+import { and, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import { TesseraError } from '../core/errors.ts';
 import { contentHash } from '../core/hash.ts';
@@ -12,6 +12,7 @@ import { fromBase64, verify } from '../crypto/identity.ts';
 import { credentials, members, requestNonces } from '../schema/index.ts';
 import { appendAudit } from './audit.ts';
 import type { AppEnv } from './context.ts';
+import type { Db } from './db/database.ts';
 
 export type Principal =
   | { role: 'operator' | 'auditor'; credentialId: string; label: string }
@@ -36,6 +37,26 @@ async function bearer(c: Context<AppEnv>, header: string): Promise<Principal> {
   return { role: row.role as 'operator' | 'auditor', credentialId: row.id, label: row.label };
 }
 
+/** What never changes about an enrolled member: its identity key and where it belongs (its status does). */
+type Identity = { publicKey: string; federationId: string; name: string };
+// Per database handle, bounded: a request after the first needs no read of the member's row; its
+// status (revocation) is checked in the statement that records the nonce, so it stays immediate.
+const identities = new WeakMap<Db, Map<string, Identity>>();
+const MAX_IDENTITIES = 100_000;
+
+/**
+ * Records the nonce if the member is active, in one statement: no row back means a replay, or a
+ * member that is no longer active (the caller reads which).
+ */
+async function recordNonce(db: Db, memberId: string, nonce: string, expiresAt: number): Promise<boolean> {
+  const active = db
+    .select({ memberId: sql<string>`${memberId}::text`.as('member_id'), nonce: sql<string>`${nonce}::text`.as('nonce'), expiresAt: sql<number>`${expiresAt}::bigint`.as('expires_at') })
+    .from(members)
+    .where(and(eq(members.id, memberId), eq(members.status, 'active')));
+  const inserted = await db.insert(requestNonces).select(active).onConflictDoNothing().returning({ nonce: requestNonces.nonce });
+  return inserted.length > 0;
+}
+
 async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> {
   const h = (name: string): string => {
     const v = c.req.header(name);
@@ -49,8 +70,17 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   const skewed = () => new TesseraError('UNAUTHENTICATED', `request timestamp is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the aggregator's clock; check the member's clock`);
   if (!Number.isSafeInteger(timestamp)) throw skewed();
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
-  const [member] = await c.var.db.select().from(members).where(eq(members.id, memberId));
-  if (!member || (member.status !== 'active' && member.status !== 'revoked')) throw new TesseraError('UNAUTHENTICATED', 'unknown member');
+  const db = c.var.db;
+  const known = identities.get(db) ?? new Map<string, Identity>();
+  identities.set(db, known);
+  let member: Identity & { status?: string } | undefined = known.get(memberId);
+  if (!member) {
+    const [row] = await db.select().from(members).where(eq(members.id, memberId));
+    if (!row || (row.status !== 'active' && row.status !== 'revoked')) throw new TesseraError('UNAUTHENTICATED', 'unknown member');
+    member = row;
+    if (known.size >= MAX_IDENTITIES) known.clear();
+    known.set(memberId, { publicKey: row.publicKey, federationId: row.federationId, name: row.name });
+  }
   const body = new Uint8Array(await c.req.arrayBuffer());
   const url = new URL(c.req.url);
   const message = canonicalRequest({
@@ -66,18 +96,23 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
     throw new TesseraError('UNAUTHENTICATED', 'bad request signature');
   }
   // Said only to the member itself (the signature is checked first), so no one can probe who was revoked.
-  if (member.status === 'revoked') throw new TesseraError('MEMBER_REVOKED', `member ${memberId} was revoked by the operator; its requests are refused`);
+  const revoked = () => new TesseraError('MEMBER_REVOKED', `member ${memberId} was revoked by the operator; its requests are refused`);
+  // The member's status now (read only on the paths that need it when the identity was cached).
+  const currentStatus = async () => (await db.select({ status: members.status }).from(members).where(eq(members.id, memberId)))[0]?.status;
+  if (member.status === 'revoked') throw revoked();
   if (Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
+    if ((member.status ?? (await currentStatus())) === 'revoked') throw revoked();
     await recordSkew(c, member.federationId, memberId, timestamp, now);
     throw skewed();
   }
-  // The nonce is remembered for the skew window; inserting it twice is a replay.
-  const inserted = await c.var.db
-    .insert(requestNonces)
-    .values({ memberId, nonce, expiresAt: timestamp + MAX_CLOCK_SKEW_MS })
-    .onConflictDoNothing()
-    .returning({ nonce: requestNonces.nonce });
-  if (inserted.length === 0) throw new TesseraError('REPLAYED', 'this request was already received (replayed nonce)');
+  // The nonce is remembered for the skew window; inserting it twice is a replay. It is recorded
+  // only while the member is active (checked in the same statement).
+  if (!(await recordNonce(db, memberId, nonce, timestamp + MAX_CLOCK_SKEW_MS))) {
+    const status = await currentStatus();
+    if (status === 'revoked') throw revoked();
+    if (status !== 'active') throw new TesseraError('UNAUTHENTICATED', 'unknown member');
+    throw new TesseraError('REPLAYED', 'this request was already received (replayed nonce)');
+  }
   return { role: 'member', memberId, federationId: member.federationId, name: member.name };
 }
 

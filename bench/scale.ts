@@ -121,7 +121,10 @@ async function oneRound(size: Size): Promise<BenchResult[]> {
     }
     const wallMs = (roundEnd || performance.now()) - (roundStart || performance.now());
     const status = run.rounds.map((r) => r.status).join(',');
-    const detail = { members: size.members, params: size.params, secure: size.secure, workers: WORKERS, status, forcedDeadlines: run.forcedDeadlines, baseHeapMiB: Math.round(base.heapUsed / 2 ** 20), peakExternalMiB: Math.round(peakExternal / 2 ** 20) };
+    const detail = { members: size.members, params: size.params, secure: size.secure, workers: WORKERS, status, forcedDeadlines: run.forcedDeadlines, memberErrors: run.memberErrors.length, baseHeapMiB: Math.round(base.heapUsed / 2 ** 20), peakExternalMiB: Math.round(peakExternal / 2 ** 20) };
+    // A member whose runtime stopped on an error is not an invariant failure, but it is said.
+    for (const e of run.memberErrors.slice(0, 3)) console.log(`  member error: ${e}`);
+    if (run.memberErrors.length > 3) console.log(`  ... ${run.memberErrors.length - 3} more member errors`);
     const key = `${size.label}, ${size.members} members x ${size.params} params`;
     return [
       { section: 'scale', metric: `${key}: round wall time`, value: wallMs / 1000, unit: 's', detail },
