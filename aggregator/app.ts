@@ -64,6 +64,7 @@ export function createApp(opts: AppOptions): { app: Hono<AppEnv>; orchestrator: 
   app.use('*', async (c, next) => {
     c.set('db', opts.db);
     c.set('now', now);
+    c.set('arrivedAt', now());
     c.set('orchestrator', orchestrator);
     c.set('ledgerKey', ledgerKey);
     c.set('replication', replication);

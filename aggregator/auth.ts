@@ -67,6 +67,12 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   const nonce = h(SIGNATURE_HEADERS.nonce);
   const signature = fromBase64(h(SIGNATURE_HEADERS.signature));
   const now = c.var.now();
+  // The timestamp is judged at arrival: time spent queued here (the upload gate holds all but a
+  // few uploads) is the aggregator's, not the member's clock. Nonces are kept one window longer
+  // than their timestamps (purgeNonces) and a request that waited longer than a window is sent
+  // back, so no copy of a request can be checked after its nonce is forgotten.
+  const arrived = c.var.arrivedAt ?? now;
+  if (now - arrived > MAX_CLOCK_SKEW_MS) throw new TesseraError('BUSY', `the request waited ${Math.round((now - arrived) / 1000)} s for its turn, longer than its signature is valid; send it again`);
   const skewed = () => new TesseraError('UNAUTHENTICATED', `request timestamp is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the aggregator's clock; check the member's clock`);
   if (!Number.isSafeInteger(timestamp)) throw skewed();
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
@@ -100,9 +106,9 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   // The member's status now (read only on the paths that need it when the identity was cached).
   const currentStatus = async () => (await db.select({ status: members.status }).from(members).where(eq(members.id, memberId)))[0]?.status;
   if (member.status === 'revoked') throw revoked();
-  if (Math.abs(now - timestamp) > MAX_CLOCK_SKEW_MS) {
+  if (Math.abs(arrived - timestamp) > MAX_CLOCK_SKEW_MS) {
     if ((member.status ?? (await currentStatus())) === 'revoked') throw revoked();
-    await recordSkew(c, member.federationId, memberId, timestamp, now);
+    await recordSkew(c, member.federationId, memberId, timestamp, arrived);
     throw skewed();
   }
   // The nonce is remembered for the skew window; inserting it twice is a replay. It is recorded
@@ -156,7 +162,11 @@ export function assertMemberSelf(p: Principal, federationId: string, memberId?: 
   if (memberId !== undefined && p.memberId !== memberId) throw new TesseraError('FORBIDDEN', `member ${p.memberId} may not act for member ${memberId}`);
 }
 
-/** Forgets nonces whose timestamps are out of the skew window (they would be refused anyway). */
+/**
+ * Forgets nonces once no copy of their request can still be taken: its timestamp is out of the
+ * skew window at arrival (expiresAt), plus the longest a request may wait after arriving (one
+ * more window; signed() sends back one that waited longer).
+ */
 export async function purgeNonces(db: AppEnv['Variables']['db'], now: number): Promise<void> {
-  await db.delete(requestNonces).where(lt(requestNonces.expiresAt, now));
+  await db.delete(requestNonces).where(lt(requestNonces.expiresAt, now - MAX_CLOCK_SKEW_MS));
 }

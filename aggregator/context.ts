@@ -9,6 +9,9 @@ export interface AppEnv {
   Variables: {
     db: Db;
     now: () => number;
+    /** When the request reached the aggregator (its clock), before any queue: the signature's
+     *  timestamp is judged against it, so a wait at the upload gate does not make it stale. */
+    arrivedAt: number;
     orchestrator: Orchestrator;
     /** The aggregator's ledger key (signs entries, export heads and receipts). */
     ledgerKey: LedgerKey;

@@ -41,6 +41,9 @@ export const ErrorCodes = {
   /** An artifact store (directory, GCS bucket, Azure container) could not be reached or refused the
    *  call; check the store URL and its credentials, then retry. */
   STORE_UNAVAILABLE: { status: 503 },
+  /** The aggregator could not take the request in time (it waited in a queue longer than the
+   *  signature's validity window); send it again, signed anew (the member runtime does). */
+  BUSY: { status: 503 },
   /** A URL a member handed in for the aggregator to fetch was refused: not http(s), a redirect, or
    *  a loopback/private/link-local address (SSRF rule, see docs/storage.md). */
   URL_REFUSED: { status: 400 },
