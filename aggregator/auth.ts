@@ -13,6 +13,7 @@ import { credentials, members, requestNonces } from '../schema/index.ts';
 import { appendAudit } from './audit.ts';
 import type { AppEnv } from './context.ts';
 import type { Db } from './db/database.ts';
+import { perDatabase } from './db/database.ts';
 
 export type Principal =
   | { role: 'operator' | 'auditor'; credentialId: string; label: string }
@@ -41,7 +42,7 @@ async function bearer(c: Context<AppEnv>, header: string): Promise<Principal> {
 type Identity = { publicKey: string; federationId: string; name: string };
 // Per database handle, bounded: a request after the first needs no read of the member's row; its
 // status (revocation) is checked in the statement that records the nonce, so it stays immediate.
-const identities = new WeakMap<Db, Map<string, Identity>>();
+const identities = perDatabase<string, Identity>();
 const MAX_IDENTITIES = 100_000;
 
 /**
@@ -77,8 +78,7 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
   if (!Number.isSafeInteger(timestamp)) throw skewed();
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw new TesseraError('UNAUTHENTICATED', 'nonce must be 16-128 URL-safe characters');
   const db = c.var.db;
-  const known = identities.get(db) ?? new Map<string, Identity>();
-  identities.set(db, known);
+  const known = identities(db);
   let member: Identity & { status?: string } | undefined = known.get(memberId);
   if (!member) {
     const [row] = await db.select().from(members).where(eq(members.id, memberId));
@@ -111,8 +111,8 @@ async function signed(c: Context<AppEnv>, memberId: string): Promise<Principal> 
     await recordSkew(c, member.federationId, memberId, timestamp, arrived);
     throw skewed();
   }
-  // The nonce is remembered for the skew window; inserting it twice is a replay. It is recorded
-  // only while the member is active (checked in the same statement).
+  // The nonce is remembered for two skew windows (purgeNonces); inserting it twice is a replay.
+  // It is recorded only while the member is active (checked in the same statement).
   if (!(await recordNonce(db, memberId, nonce, timestamp + MAX_CLOCK_SKEW_MS))) {
     const status = await currentStatus();
     if (status === 'revoked') throw revoked();

@@ -14,6 +14,9 @@ export type Stage = (typeof PLAIN_STAGES)[number] | (typeof SECURE_STAGES)[numbe
 export const ROUND_STATUSES = ['open', 'committed', 'failed'] as const;
 export type RoundStatus = (typeof ROUND_STATUSES)[number];
 
+/** Whether the round's open stage is past its deadline at time `t` (no deadline: never). */
+export const pastDeadline = (round: { stageDeadline: number | null }, t: number): boolean => round.stageDeadline !== null && t >= round.stageDeadline;
+
 /** Where one member stands in one round. */
 export const MEMBER_ROUND_STATUSES = ['selected', 'submitted', 'evaluated', 'dropped', 'declined'] as const;
 export type MemberRoundStatus = (typeof MEMBER_ROUND_STATUSES)[number];

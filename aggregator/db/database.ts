@@ -59,6 +59,16 @@ function redact(url: string): string {
   }
 }
 
+/** A map kept per database handle (a process may open several; tests do), made on first use. */
+export function perDatabase<K, V>(): (db: Db) => Map<K, V> {
+  const maps = new WeakMap<Db, Map<K, V>>();
+  return (db) => {
+    let map = maps.get(db);
+    if (!map) maps.set(db, (map = new Map<K, V>()));
+    return map;
+  };
+}
+
 /** Opens (and migrates) the database. */
 export async function openDatabase(opts: DatabaseOptions = {}): Promise<Database> {
   const url = opts.url ?? process.env.DATABASE_URL;

@@ -16,7 +16,7 @@ import { TesseraError } from '../../core/errors.ts';
 import type { FederationConfig } from '../../core/federation.ts';
 import { secureOf } from '../../core/federation.ts';
 import type { Stage } from '../../core/rounds.ts';
-import { isSecAggStage } from '../../core/rounds.ts';
+import { isSecAggStage, pastDeadline } from '../../core/rounds.ts';
 import type { SecAggStage } from '../../core/secagg-wire.ts';
 import { contributions, federations, members, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
@@ -125,10 +125,10 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
     const submitted = count('submitted');
     const waiting = count('selected');
     const t = now();
-    const pastDeadline = round.stageDeadline !== null && t >= round.stageDeadline;
+    const late = pastDeadline(round, t);
     // Declined members are not waited for; when too few are left to reach minMembers the round fails now.
     const declined = count('declined');
-    if (waiting > 0 && !pastDeadline && submitted + waiting >= config.minMembers) return;
+    if (waiting > 0 && !late && submitted + waiting >= config.minMembers) return;
     if (submitted < config.minMembers) {
       await db.transaction(async (tx) => {
         const reason = `${submitted} of ${config.minMembers} required members submitted an update before the fit deadline${declined ? ` (${declined} declined under their own policy)` : ''}`;
@@ -154,7 +154,7 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
   async function advanceEvaluate(round: RoundRow): Promise<void> {
     const waiting = await anyAtStatus(db, round.id, 'submitted');
     const t = now();
-    if (waiting && (round.stageDeadline === null || t < round.stageDeadline)) return;
+    if (waiting && !pastDeadline(round, t)) return;
     const rows = await db.select().from(roundMembers).where(eq(roundMembers.roundId, round.id));
     const metrics = summarizeEvaluations(rows.filter((r) => r.status === 'evaluated').map((r) => ({ memberId: r.memberId, ...(r.evaluation as { examples: number; correct: number; lossSum: number; auc?: number | null }) })));
     // A secure round's aggregation figures (clipping, survivors, error bound) stay beside the evaluation.
@@ -185,12 +185,13 @@ export function createOrchestrator({ db, now, log = () => {}, onCommitted }: Orc
 
   const secureRounds = createSecureRounds({ db, now, log, onCommitted });
   // Messages that arrive while a batch waits for its turn join it (per round), up to a size.
-  const batches = new Map<number, { items: IncomingMessage[]; bytes: number; waiters: { resolve: (a: SecAggAck) => void; reject: (e: unknown) => void }[] }>();
+  type Batch = { items: IncomingMessage[]; bytes: number; waiters: { resolve: (a: SecAggAck) => void; reject: (e: unknown) => void }[] };
+  const batches = new Map<number, Batch>();
   function acceptBatched(round: RoundRow, config: FederationConfig, item: IncomingMessage): Promise<SecAggAck> {
     return new Promise((resolve, reject) => {
       let batch = batches.get(round.id);
       if (!batch) {
-        const fresh = { items: [] as IncomingMessage[], bytes: 0, waiters: [] as { resolve: (a: SecAggAck) => void; reject: (e: unknown) => void }[] };
+        const fresh: Batch = { items: [], bytes: 0, waiters: [] };
         batch = fresh;
         batches.set(round.id, fresh);
         serialize(round.federationId, async () => {

@@ -18,6 +18,7 @@ import { secureOf } from '../../core/federation.ts';
 import { contentHash } from '../../core/hash.ts';
 import { modelLayout } from '../../core/model.ts';
 import type { SecAggAnnouncement } from '../../core/rounds.ts';
+import { pastDeadline } from '../../core/rounds.ts';
 import { decodeSecAggMessage } from '../../core/secagg-body.ts';
 import type { SecAggMessage, SecAggRoundConfig, SecAggStage } from '../../core/secagg-wire.ts';
 import { SECAGG_STAGES } from '../../core/secagg-wire.ts';
@@ -160,6 +161,16 @@ export interface SecAggAck {
   closable: boolean;
 }
 
+/** The members that left the round (one probe of the partial index `round_members_left`). */
+function readLeft(tx: Db, roundId: number): Promise<LeftRow[]> {
+  return tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers).where(and(eq(roundMembers.roundId, roundId), LEFT_ROUND));
+}
+
+/** Locks the round's row (SELECT ... FOR UPDATE) and returns it. */
+async function lockRow(tx: Db, roundId: number): Promise<RoundRow | undefined> {
+  return (await tx.select().from(rounds).where(eq(rounds.id, roundId)).for('update'))[0];
+}
+
 /** The aggregator's secure rounds: one cached SecAggServer per open round, rebuilt from the database when missing or stale. */
 export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOptions) {
   const cache = new Map<number, Cached>();
@@ -205,8 +216,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
    * O(members²).
    */
   async function stageState(tx: Db, round: RoundRow, cached: Cached, opts: { waiting: boolean }): Promise<StageState> {
-    const left = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
-      .where(and(eq(roundMembers.roundId, round.id), LEFT_ROUND));
+    const left = await readLeft(tx, round.id);
     cached.left = left;
     return tally(round, cached, left, opts);
   }
@@ -243,8 +253,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
    */
   function leftForViews(round: RoundRow, cached: Cached): Promise<LeftRow[]> {
     if (cached.leftRead) return cached.leftRead;
-    const read = db.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
-      .where(and(eq(roundMembers.roundId, round.id), LEFT_ROUND))
+    const read = readLeft(db, round.id)
       .then((left) => (cached.left = left))
       .finally(() => (cached.leftRead = undefined));
     cached.leftRead = read;
@@ -272,7 +281,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
 
   /** Locks the round row and returns it, or null when it is no longer open at `stage`. */
   async function lockRound(tx: Db, roundId: number, stage: SecAggStage): Promise<RoundRow | null> {
-    const [locked] = await tx.select().from(rounds).where(eq(rounds.id, roundId)).for('update');
+    const locked = await lockRow(tx, roundId);
     return locked && locked.status === 'open' && locked.stage === stage ? locked : null;
   }
 
@@ -374,7 +383,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
     async advance(round: RoundRow, config: FederationConfig): Promise<void> {
       const { done, of } = await stageState(db, round, await serverFor(db, round, config), { waiting: false });
       const t = now();
-      if (done < of && (round.stageDeadline === null || t < round.stageDeadline)) return;
+      if (done < of && !pastDeadline(round, t)) return;
       await closeStage(round, config, t);
     },
 
@@ -421,8 +430,8 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
         try {
           await db.transaction(async (txRaw) => {
             const tx = txRaw as unknown as Db;
-            const [locked] = await tx.select().from(rounds).where(eq(rounds.id, round.id)).for('update');
-            const isOpen = (stage: SecAggStage) => locked && locked.status === 'open' && locked.stage === stage;
+            const locked = await lockRow(tx, round.id);
+            const isOpen = (stage: SecAggStage) => locked?.status === 'open' && locked.stage === stage;
             const stale = todo.filter((w) => !isOpen(w.item.stage));
             if (stale.length > 0) {
               // Copies of these bytes stored just before the stage closed (concurrent retries): the same answer.
@@ -438,7 +447,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
               }
             }
             const live = todo.filter((w) => isOpen(w.item.stage));
-            if (live.length === 0) return;
+            if (!locked || live.length === 0) return;
             const cached = await serverFor(tx, locked, config);
             const slots = await tx.select({ memberId: roundMembers.memberId, status: roundMembers.status, reason: roundMembers.reason }).from(roundMembers)
               .where(and(eq(roundMembers.roundId, round.id), inArray(roundMembers.memberId, live.map((w) => w.item.memberId))));
@@ -469,7 +478,7 @@ export function createSecureRounds({ db, now, log, onCommitted }: SecureRoundsOp
             // From the members known to have left (read by views and advances, never stale the
             // other way): a drop recorded by another process since is seen on the timer's next tick.
             const { done, of } = cached.left ? tally(locked, cached, cached.left, { waiting: false }) : await stageState(tx, locked, cached, { waiting: false });
-            closable = done >= of || (locked.stageDeadline !== null && t >= locked.stageDeadline);
+            closable = done >= of || pastDeadline(locked, t);
             const entries = await appendAuditMany(tx, accepted.map((w) => ({
               kind: 'contribution.accepted' as const, actor: `member:${w.item.memberId}`, federationId: round.federationId, time: t,
               payload: { round: round.number, memberId: w.item.memberId, stage: w.item.stage, hash: w.hash, size: w.item.body.length },

@@ -11,57 +11,25 @@
  * the protocol state, and the round configuration (O(members) bytes) is left out for members that
  * name the one they hold (`?have=<configHash>`).
  */
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { contentHash } from '../../core/hash.ts';
 import type { MemberRoundStatus, RoundAnnouncement, RoundAnnouncementWire, Stage } from '../../core/rounds.ts';
 import { isSecAggStage } from '../../core/rounds.ts';
-import { modelVersions, roundMembers, rounds } from '../../schema/index.ts';
+import { modelVersions, roundMembers } from '../../schema/index.ts';
 import { assertMemberSelf } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import type { Db } from '../db/database.ts';
+import { perDatabase } from '../db/database.ts';
 import { artifactRef } from '../replication/artifacts.ts';
-import { federationRow, getFederation } from './federations.ts';
+import type { Federation, RoundRow, Snapshot } from './round-snapshot.ts';
+import { RECHECK_MS, currentSnapshot, readSnapshot, sharedSnapshot } from './round-snapshot.ts';
 
 /** Longest a member's poll is held, ms (a larger `wait` is cut to this). */
 export const MAX_WAIT_MS = 30_000;
-/** How often a held poll re-reads the round (changes made by another aggregator process). */
-const RECHECK_MS = 250;
-
-type Federation = Awaited<ReturnType<typeof getFederation>>;
-type RoundRow = typeof rounds.$inferSelect;
-
-const latestRound = async (db: Db, federationId: string): Promise<RoundRow | undefined> =>
-  (await db.select().from(rounds).where(eq(rounds.federationId, federationId)).orderBy(desc(rounds.number)).limit(1))[0];
 
 /** What of the round a held poll watches: the latest round's identity, status and stage. */
 const roundKey = (r: RoundRow | undefined): string => (r ? `${r.id}/${r.status}/${r.stage}/${r.stageDeadline}/${r.committedVersion}` : 'none');
-
-/** A federation and its latest round as read at one moment. */
-type Snapshot = { f: Federation; round: RoundRow | undefined };
-// One read of a federation and its latest round shared by every held poll (per database handle):
-// the polls check it for a change, and those it wakes answer from it.
-const shared = new WeakMap<Db, Map<string, { at: number; read: Promise<Snapshot> }>>();
-function sharedSnapshot(db: Db, federationId: string, notOlderThan: number): Promise<Snapshot> {
-  const byFederation = shared.get(db) ?? new Map<string, { at: number; read: Promise<Snapshot> }>();
-  shared.set(db, byFederation);
-  const cached = byFederation.get(federationId);
-  if (cached && cached.at >= notOlderThan) return cached.read;
-  const read = (async () => ({ f: await federationRow(db, federationId), round: await latestRound(db, federationId) }))();
-  const entry = { at: performance.now(), read };
-  byFederation.set(federationId, entry);
-  read.catch(() => byFederation.delete(federationId));
-  return read;
-}
-
-/**
- * The shared read of a federation and its latest round, taken after this process's last change
- * to them and at most RECHECK_MS ago (another process's change shows within that), else a new
- * one. For checks that are made again where it matters (under the round's lock), and for held polls.
- */
-export function currentSnapshot(c: Context<AppEnv>, federationId: string): Promise<Snapshot> {
-  return sharedSnapshot(c.var.db, federationId, Math.max(c.var.orchestrator.changedAt(federationId), performance.now() - RECHECK_MS));
-}
 
 /**
  * The member's state in the round: what would make its runtime act. Progress is not part of it,
@@ -76,10 +44,9 @@ async function memberTag(db: Db, f: Federation, memberId: string, round: RoundRo
 
 // Model versions never change once committed: their hashes are read once per process (one read
 // shared by the views that ask at once: a thousand members ask for a new version together).
-const modelHashes = new WeakMap<Db, Map<string, Promise<string | undefined>>>();
+const modelHashes = perDatabase<string, Promise<string | undefined>>();
 function modelHash(db: Db, federationId: string, version: number): Promise<string | undefined> {
-  const known = modelHashes.get(db) ?? new Map<string, Promise<string | undefined>>();
-  modelHashes.set(db, known);
+  const known = modelHashes(db);
   const key = `${federationId}/${version}`;
   let read = known.get(key);
   if (!read) {
@@ -95,10 +62,9 @@ function modelHash(db: Db, federationId: string, version: number): Promise<strin
 // The round's status counts, one query shared by the views that ask while it runs (when a stage
 // changes every member asks at once, and each counting all the round's slots made that wave
 // O(members²)). A shared answer is at most one query old; nothing a member acts on comes from it.
-const countsInFlight = new WeakMap<Db, Map<number, Promise<Map<string, number>>>>();
+const countsInFlight = perDatabase<number, Promise<Map<string, number>>>();
 function statusCounts(db: Db, roundId: number): Promise<Map<string, number>> {
-  const byRound = countsInFlight.get(db) ?? new Map<number, Promise<Map<string, number>>>();
-  countsInFlight.set(db, byRound);
+  const byRound = countsInFlight(db);
   const running = byRound.get(roundId);
   if (running) return running;
   const counts = db
@@ -168,7 +134,7 @@ export async function memberRoundView(c: Context<AppEnv>): Promise<Response> {
   // A poll that may be held compares its tag with the shared read the held polls use, when that
   // read is newer than this process's last change to the federation (and at most RECHECK_MS old,
   // as while held); any other request reads for itself.
-  let { f, round } = seen && wait > 0 ? await currentSnapshot(c, fid) : { f: await getFederation(c, fid), round: await latestRound(db, fid) };
+  let { f, round } = seen && wait > 0 ? await currentSnapshot(c, fid) : await readSnapshot(db, fid);
   assertMemberSelf(c.var.principal!, f.id, memberId);
   let { tag, slot } = await memberTag(db, f, memberId, round);
   if (seen === tag && wait > 0) {
@@ -187,7 +153,7 @@ export async function memberRoundView(c: Context<AppEnv>): Promise<Response> {
     }
     // The answer comes from the shared read that ended the wait (read after the change, or at most
     // RECHECK_MS before the wait ended); only the member's own slot is read for it alone.
-    ({ f, round } = last ?? { f: await getFederation(c, fid), round: await latestRound(db, f.id) });
+    ({ f, round } = last ?? (await readSnapshot(db, fid)));
     ({ tag, slot } = await memberTag(db, f, memberId, round));
   }
   c.header('etag', tag);

@@ -12,6 +12,7 @@ import type { MemberPrivacySpend, PrivacySpend } from '../../core/privacy/spend.
 import { PRIVACY_HEADER, parseMemberPrivacySpend, parsePrivacyHeader, parsePrivacySpend } from '../../core/privacy/spend.ts';
 import { EXAMPLES_HEADER, MODEL_HASH_HEADER } from '../../core/request-signing.ts';
 import type { Stage } from '../../core/rounds.ts';
+import { pastDeadline } from '../../core/rounds.ts';
 import { allFinite, assertLayout } from '../../core/tensors.ts';
 import { auditEvents, contributions, modelReplicas, modelVersions, roundMembers, rounds } from '../../schema/index.ts';
 import { appendAudit } from '../audit.ts';
@@ -116,7 +117,7 @@ async function acceptFitUpdate(c: Context<AppEnv>, { f, memberId, round, slot }:
   }
   // A submission can only let the round close when it was the last awaited one, or past the
   // deadline (the timer's tick closes it then too): only then is the round advanced.
-  if (stored.last || (round.stageDeadline !== null && t >= round.stageDeadline)) await c.var.orchestrator.advance(f.id);
+  if (stored.last || pastDeadline(round, t)) await c.var.orchestrator.advance(f.id);
   // The receipt of the entry just appended (searching the ledger for it costs O(entries) per update).
   return c.json({ accepted: { round: round.number, memberId, stage: 'fit', hash, size: body.length, weight }, receipt: receiptFor(stored.entry, c.var.ledgerKey) });
 }
@@ -277,7 +278,7 @@ export const roundRoutes = new Hono<AppEnv>()
       return last;
     });
     // The round closes with the last report (or at the deadline, on the timer's tick): only then is it advanced.
-    if (last || (round.stageDeadline !== null && t >= round.stageDeadline)) await c.var.orchestrator.advance(f.id);
+    if (last || pastDeadline(round, t)) await c.var.orchestrator.advance(f.id);
     return c.json({ accepted: { round: round.number, memberId, evaluation: report } });
   })
   // Secure rounds: PUT .../rounds/:round/secagg/:stage and .../secagg/:stage/refusal.

@@ -18,11 +18,11 @@ import { assertMemberSelf, requireRole } from '../auth.ts';
 import type { AppEnv } from '../context.ts';
 import { memberReceipts, receiptFor } from '../ledger/receipts.ts';
 import { fetchUntrustedUrl, redact } from '../replication/fetch-url.ts';
-import type { getFederation } from './federations.ts';
-import { currentSnapshot } from './member-round.ts';
+import type { Federation } from './round-snapshot.ts';
+import { currentSnapshot } from './round-snapshot.ts';
 import { intParam, jsonBody, stringField } from './json.ts';
 
-type SecureSlot = { f: Awaited<ReturnType<typeof getFederation>>; memberId: string; stage: SecAggStage; round: typeof rounds.$inferSelect };
+type SecureSlot = { f: Federation; memberId: string; stage: SecAggStage; round: typeof rounds.$inferSelect };
 
 /** The member's slot named by the path (refused before any body is read or fetched). */
 async function secureSlot(c: Context<AppEnv>, stageName: string): Promise<SecureSlot> {
