@@ -1,6 +1,6 @@
 /**
  * @module `npm run bench`: the platform's own costs. Sections run in order: aggregation against
- * a plain sum, a strategy step, uploads over loopback HTTP with the database write, and training
+ * a plain sum, a strategy step, one PGlite statement on both query paths, uploads over loopback HTTP with the database write, and training
  * samples/s per backend (bench/platform.ts).
  */
 import type { StrategyConfig, StrategyName } from '../core/federation.ts';
@@ -10,7 +10,7 @@ import type { StrategyState } from '../aggregator/strategies/index.ts';
 import { WeightedSum } from '../aggregator/strategies/weighted-mean.ts';
 import type { BenchOptions, BenchResult, BenchSection } from './harness.ts';
 import { isMain, runBenchmarks, timeInterleaved } from './harness.ts';
-import { trainingSection, uploadSection } from './platform.ts';
+import { pgliteStatementSection, trainingSection, uploadSection } from './platform.ts';
 
 /** Deterministic values in [-1, 1) (xorshift32), so every run sums the same data. */
 function randomVector(n: number, seed: number): Float32Array {
@@ -90,6 +90,6 @@ export const strategyStepSection: BenchSection = {
 };
 
 /** Every section `npm run bench` runs, in order. */
-export const coreSections: BenchSection[] = [aggregationSection, strategyStepSection, uploadSection, trainingSection];
+export const coreSections: BenchSection[] = [aggregationSection, strategyStepSection, pgliteStatementSection, uploadSection, trainingSection];
 
 if (isMain(import.meta.url)) await runBenchmarks('core', coreSections);

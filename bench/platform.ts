@@ -9,12 +9,15 @@ import { encodeWeights } from '../core/codec.ts';
 import type { ModelSpec } from '../core/model.ts';
 import { initialWeights } from '../core/model.ts';
 import { EXAMPLES_HEADER } from '../core/request-signing.ts';
+import { PGlite } from '@electric-sql/pglite';
+import { oneTripClient } from '../aggregator/db/pglite-client.ts';
 import { startAggregator } from '../aggregator/server.ts';
 import { availableBackends, selectBackend } from '../clients/backend.ts';
 import { enroll, memberTransport } from '../clients/enrollment.ts';
 import { createTrainer } from '../clients/trainer.ts';
 import { Transport } from '../clients/transport.ts';
 import type { BenchOptions, BenchResult, BenchSection } from './harness.ts';
+import { median } from './harness.ts';
 
 /** About 1M parameters: a 4 MB update. */
 const UPLOAD_MODEL: ModelSpec = { kind: 'mlp', inputs: 1000, hidden: [1000], outputs: 10, activation: 'relu' };
@@ -52,6 +55,49 @@ export const uploadSection: BenchSection = {
     } finally {
       await agg.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+/**
+ * One parameterised statement on embedded PGlite, as the aggregator issues them (a keyed insert
+ * that records a nonce, a primary-key read): PGlite.query (six wasm exchanges) against
+ * oneTripClient (one), interleaved batch by batch on the same database.
+ */
+export const pgliteStatementSection: BenchSection = {
+  name: 'PGlite statement: PGlite.query vs oneTripClient (same database, interleaved)',
+  async run({ quick }: BenchOptions): Promise<BenchResult[]> {
+    const pg = new PGlite();
+    try {
+      await pg.exec('create table nonces (member_id text, nonce text, at bigint, primary key (member_id, nonce))');
+      const client = oneTripClient(pg);
+      const paths = { 'PGlite.query': pg.query.bind(pg), oneTripClient: client.query } as const;
+      const batch = 500;
+      const repetitions = quick ? 3 : 9;
+      const samples: Record<keyof typeof paths, number[]> = { 'PGlite.query': [], oneTripClient: [] };
+      let n = 0;
+      for (let r = -1; r < repetitions; r++) {
+        for (const [name, query] of Object.entries(paths) as [keyof typeof paths, (typeof paths)[keyof typeof paths]][]) {
+          const t0 = performance.now();
+          for (let i = 0; i < batch; i++) {
+            const nonce = `n${n++}`;
+            await query('insert into nonces (member_id, nonce, at) values ($1, $2, $3) on conflict do nothing', ['member-1', nonce, n]);
+            await query('select at from nonces where member_id = $1 and nonce = $2', ['member-1', nonce]);
+          }
+          // The first pass warms both paths up and is not counted.
+          if (r >= 0) samples[name].push(((performance.now() - t0) * 1000) / (2 * batch));
+        }
+      }
+      const slow = median(samples['PGlite.query']);
+      const fast = median(samples.oneTripClient);
+      const detail = { statementsPerSample: 2 * batch, repetitions };
+      return [
+        { section: 'pglite', metric: 'PGlite.query, one insert or key read', value: slow, unit: 'us per statement (median)', detail: { ...detail, samplesUs: samples['PGlite.query'] } },
+        { section: 'pglite', metric: 'oneTripClient, same statements', value: fast, unit: 'us per statement (median)', detail: { ...detail, samplesUs: samples.oneTripClient } },
+        { section: 'pglite', metric: 'ratio PGlite.query / oneTripClient', value: slow / fast, unit: 'x', detail },
+      ];
+    } finally {
+      await pg.close();
     }
   },
 };

@@ -1,5 +1,5 @@
 /** End to end through the `tessera` binary: audit public-key, verify, export; client receipts verify. */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,24 @@ import { receiptFor } from '../aggregator/ledger/receipts.ts';
 import { startAggregator } from '../aggregator/server.ts';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-const tessera = (...argv: string[]) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', main, ...argv], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', TESSERA_URL: '' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
+/**
+ * Runs the CLI in a child process. Asynchronous and bounded: a child that never exits is killed
+ * (and the test fails) instead of blocking this worker's event loop, where no vitest timeout
+ * could fire.
+ */
+const tessera = (...argv: string[]): Promise<{ code: number | null; out: string; err: string }> =>
+  new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', main, ...argv],
+      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, DATABASE_URL: '', TESSERA_URL: '' } },
+      (error, out, err) => {
+        const e = error as (Error & { code?: unknown; killed?: boolean }) | null;
+        if (e?.killed) err += `\n[killed: tessera ${argv.join(' ')} ran past 60 s]`;
+        done({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : null, out, err });
+      },
+    );
+  });
 
 describe('tessera audit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-audit-'));
@@ -28,39 +42,39 @@ describe('tessera audit', () => {
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('prints the public key, verifies the live database, exports, and verifies the export offline', () => {
-    expect(tessera('audit', 'public-key', '--data-dir', dir)).toMatchObject({ code: 0, out: `${publicKey}\n` });
-    const live = tessera('audit', 'verify', '--data-dir', dir);
+  it('prints the public key, verifies the live database, exports, and verifies the export offline', async () => {
+    expect(await tessera('audit', 'public-key', '--data-dir', dir)).toMatchObject({ code: 0, out: `${publicKey}\n` });
+    const live = await tessera('audit', 'verify', '--data-dir', dir);
     expect(live.code).toBe(0);
     expect(live.out).toMatch(/ledger verified: 2 entries/);
     const file = join(dir, 'ledger.jsonl');
-    expect(tessera('audit', 'export', '--data-dir', dir, '--out', file)).toMatchObject({ code: 0, out: expect.stringMatching(/exported 2 entries/) });
-    expect(tessera('audit', 'verify', '--file', file, '--public-key', publicKey)).toMatchObject({ code: 0 });
+    expect(await tessera('audit', 'export', '--data-dir', dir, '--out', file)).toMatchObject({ code: 0, out: expect.stringMatching(/exported 2 entries/) });
+    expect(await tessera('audit', 'verify', '--file', file, '--public-key', publicKey)).toMatchObject({ code: 0 });
 
     const lines = readFileSync(file, 'utf8').split('\n');
     lines[1] = lines[1].replace('officer', 'someone else');
     writeFileSync(file, lines.join('\n'));
-    const tampered = tessera('audit', 'verify', '--file', file, '--public-key', publicKey);
+    const tampered = await tessera('audit', 'verify', '--file', file, '--public-key', publicKey);
     expect(tampered.code).toBe(1);
     expect(tampered.err).toMatch(/^tessera: INTEGRITY: ledger verification FAILED at seq 2: edited: /);
 
-    const noKey = tessera('audit', 'verify', '--file', file, '--data-dir', join(dir, 'nowhere'));
+    const noKey = await tessera('audit', 'verify', '--file', file, '--data-dir', join(dir, 'nowhere'));
     expect(noKey.code).toBe(2);
     expect(noKey.err.trim().split('\n')).toHaveLength(1);
-    expect(tessera('audit', 'verify', '--data-dir', join(dir, 'nowhere'), '--public-key', publicKey).code).toBe(2);
+    expect((await tessera('audit', 'verify', '--data-dir', join(dir, 'nowhere'), '--public-key', publicKey)).code).toBe(2);
   }, 240_000);
 
-  it('writes the evidence pack as self-contained HTML; refuses an unknown format with one line', () => {
+  it('writes the evidence pack as self-contained HTML; refuses an unknown format with one line', async () => {
     const out = join(dir, 'report.html');
-    const r = tessera('audit', 'report', '--since', '2020-01-01', '--data-dir', dir, '--out', out);
+    const r = await tessera('audit', 'report', '--since', '2020-01-01', '--data-dir', dir, '--out', out);
     expect(r).toMatchObject({ code: 0, out: expect.stringMatching(/evidence pack \(html\) written .* ledger verified/) });
     expect(readFileSync(out, 'utf8')).toMatch(/^<!doctype html>[\s\S]*How to re-verify/);
-    const bad = tessera('audit', 'report', '--round', '1', '--format', 'pdf', '--data-dir', dir, '--out', out);
+    const bad = await tessera('audit', 'report', '--round', '1', '--format', 'pdf', '--data-dir', dir, '--out', out);
     expect(bad.code).toBe(2);
     expect(bad.err).toBe('tessera: BAD_REQUEST: --format: expected html or json, got "pdf"\n');
   }, 120_000);
 
-  it('proves receipts against an export, and refuses a receipt the export does not hold', () => {
+  it('proves receipts against an export, and refuses a receipt the export does not hold', async () => {
     const key = generateLedgerKey();
     const entries: LedgerEntry[] = [];
     let prev = GENESIS_HASH;
@@ -74,11 +88,11 @@ describe('tessera audit', () => {
     const receipts = entries.map((e) => receiptFor(e, key));
     const good = join(dir, 'receipts.json');
     writeFileSync(good, JSON.stringify(receipts));
-    const ok = tessera('client', 'receipts', 'verify', '--receipts', good, '--export', exportFile, '--public-key', publicKeyText(key));
+    const ok = await tessera('client', 'receipts', 'verify', '--receipts', good, '--export', exportFile, '--public-key', publicKeyText(key));
     expect(ok).toMatchObject({ code: 0, out: expect.stringMatching(/2 receipts proven/) });
     const forged = join(dir, 'forged.json');
     writeFileSync(forged, JSON.stringify([{ ...receipts[0], contributionHash: '9'.repeat(64) }]));
-    const bad = tessera('client', 'receipts', 'verify', '--receipts', forged, '--export', exportFile, '--public-key', publicKeyText(key));
+    const bad = await tessera('client', 'receipts', 'verify', '--receipts', forged, '--export', exportFile, '--public-key', publicKeyText(key));
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/FAIL .*not signed/);
   }, 120_000);
