@@ -60,9 +60,9 @@ export const uploadSection: BenchSection = {
 };
 
 /**
- * One parameterised statement on embedded PGlite, as the aggregator issues them (a keyed insert
- * that records a nonce, a primary-key read): PGlite.query (six wasm exchanges) against
- * oneTripClient (one), interleaved batch by batch on the same database.
+ * One parameterised statement on embedded PGlite, as the aggregator issues them through
+ * drizzle-orm (a keyed insert that records a nonce, a primary-key read; drizzle's row mode and
+ * parsers): PGlite.query against oneTripClient, interleaved batch by batch on the same database.
  */
 export const pgliteStatementSection: BenchSection = {
   name: 'PGlite statement: PGlite.query vs oneTripClient (same database, interleaved)',
@@ -72,6 +72,9 @@ export const pgliteStatementSection: BenchSection = {
       await pg.exec('create table nonces (member_id text, nonce text, at bigint, primary key (member_id, nonce))');
       const client = oneTripClient(pg);
       const paths = { 'PGlite.query': pg.query.bind(pg), oneTripClient: client.query } as const;
+      // What drizzle-orm passes with every query: array rows and its own date/time parsers.
+      const keep = (v: string) => v;
+      const options = { rowMode: 'array' as const, parsers: { 1082: keep, 1114: keep, 1184: keep, 1186: keep, 1231: keep, 1115: keep, 1185: keep, 1187: keep, 1182: keep } };
       const batch = 500;
       const repetitions = quick ? 3 : 9;
       const samples: Record<keyof typeof paths, number[]> = { 'PGlite.query': [], oneTripClient: [] };
@@ -81,8 +84,8 @@ export const pgliteStatementSection: BenchSection = {
           const t0 = performance.now();
           for (let i = 0; i < batch; i++) {
             const nonce = `n${n++}`;
-            await query('insert into nonces (member_id, nonce, at) values ($1, $2, $3) on conflict do nothing', ['member-1', nonce, n]);
-            await query('select at from nonces where member_id = $1 and nonce = $2', ['member-1', nonce]);
+            await query('insert into nonces (member_id, nonce, at) values ($1, $2, $3) on conflict do nothing', ['member-1', nonce, n], options);
+            await query('select at from nonces where member_id = $1 and nonce = $2', ['member-1', nonce], options);
           }
           // The first pass warms both paths up and is not counted.
           if (r >= 0) samples[name].push(((performance.now() - t0) * 1000) / (2 * batch));

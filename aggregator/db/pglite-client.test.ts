@@ -61,6 +61,14 @@ describe('oneTripClient', () => {
     const a = (await client.query<{ raw: Uint8Array; big: number; doc: unknown; n: number }>('select * from t where id = $1', ['a'])).rows[0];
     expect(Buffer.from(a.raw).equals(Buffer.from(raw))).toBe(true);
     expect(a).toMatchObject({ big: 2 ** 40, doc: { k: [1, 'x'] }, n: 1 });
+    // Parsers passed with a query take precedence for their types only, as in PGlite.query.
+    const own = { rowMode: 'array' as const, parsers: { 23: (v: string) => `int:${v}`, 1184: (v: string) => v } };
+    const sql = 'select n, at, big, raw from t where id = $1';
+    const before = exchanges();
+    const fast = await client.query(sql, ['a'], own);
+    expect(exchanges() - before).toBe(1);
+    expect(fast.rows).toEqual((await pg.query(sql, ['a'], own)).rows);
+    expect(fast.rows[0]).toEqual(['int:1', expect.stringMatching(/^2026-01-02 03:04:05/), 2 ** 40, raw]);
     const upd = await client.query('update t set n = n + $1 where n is not null', [10]);
     expect(upd.affectedRows).toBe(2);
     expect((await client.query('select 1 where false')).rows).toEqual([]);
