@@ -40,10 +40,14 @@ export interface InProcessOptions {
   database?: Database;
   pollMs?: number;
   /** Members' long-poll wait (RunMemberOptions.waitMs). Default 0: they poll every pollMs, so a
-   *  stage lasts long enough for the operator loop (and restartWhen) to see it. */
+   *  stage lasts long enough for the operator loop to see it. */
   waitMs?: number;
-  /** Replaces the aggregator (a new createApp over the same database, as after a crash) when this returns true; polled by the operator loop. */
-  restartWhen?: (round: { number: number; stage: string | null }) => boolean;
+  /**
+   * Replaces the aggregator (a new createApp over the same database, as after a crash) before it
+   * handles a request for which this returns true: a restart tied to a member's message happens
+   * while that message's stage is open, however fast the stages pass.
+   */
+  restartBefore?: (request: { method: string; path: string }) => boolean;
   /**
    * For members that answer at once (no real training): when no member has sent anything but
    * polls for this many ms and the open stage has not moved, the aggregator's and the members'
@@ -62,7 +66,9 @@ export async function runInProcess(federation: Record<string, unknown>, members:
     let { app, orchestrator } = createApp({ db: database.db, now });
     let lastSent = performance.now();
     const fetchApp = ((url: string, init: RequestInit) => {
-      if ((init.method ?? 'GET') !== 'GET') lastSent = performance.now();
+      const method = init.method ?? 'GET';
+      if (method !== 'GET') lastSent = performance.now();
+      if (opts.restartBefore?.({ method, path: new URL(url).pathname })) ({ app, orchestrator } = createApp({ db: database.db, now }));
       return app.request(url, init);
     }) as unknown as typeof fetch;
     const { token } = await issueCredential(database.db, 'operator', 'in-process operator', 'simulation');
@@ -102,7 +108,6 @@ export async function runInProcess(federation: Record<string, unknown>, members:
           clock.jumpTo(round.stageDeadline + 1);
           lastSent = performance.now();
         }
-        if (round.status === 'open' && opts.restartWhen?.({ number: r, stage: round.stage })) ({ app, orchestrator } = createApp({ db: database.db, now }));
         if (round.status !== 'open') {
           rounds.push({ round: r, status: round.status, metrics: round.metrics, failureReason: round.failureReason });
           break;
