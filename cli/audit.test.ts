@@ -1,35 +1,16 @@
 /** End to end through the `tessera` binary: audit public-key, verify, export; client receipts verify. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS_HASH, sealEntry, signHead } from '../aggregator/ledger/entry.ts';
 import type { LedgerEntry } from '../aggregator/ledger/entry.ts';
 import { generateLedgerKey, publicKeyText } from '../aggregator/ledger/key.ts';
 import { receiptFor } from '../aggregator/ledger/receipts.ts';
 import { startAggregator } from '../aggregator/server.ts';
+import { runTessera } from '../test/child-process.ts';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-/**
- * Runs the CLI in a child process. Asynchronous and bounded: a child that never exits is killed
- * (and the test fails) instead of blocking this worker's event loop, where no vitest timeout
- * could fire.
- */
-const tessera = (...argv: string[]): Promise<{ code: number | null; out: string; err: string }> =>
-  new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', main, ...argv],
-      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, DATABASE_URL: '', TESSERA_URL: '' } },
-      (error, out, err) => {
-        const e = error as (Error & { code?: unknown; killed?: boolean }) | null;
-        if (e?.killed) err += `\n[killed: tessera ${argv.join(' ')} ran past 60 s]`;
-        done({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : null, out, err });
-      },
-    );
-  });
+const tessera = (...argv: string[]) => runTessera(argv, { ...process.env, DATABASE_URL: '', TESSERA_URL: '' });
 
 describe('tessera audit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-audit-'));

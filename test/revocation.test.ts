@@ -6,12 +6,9 @@
  * from the store with the new key, while the revoked member's keys open none of them. The ledger
  * records the revocation and the rotation.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHash } from '../core/hash.ts';
@@ -29,6 +26,7 @@ import { Transport } from '../clients/transport.ts';
 import { auditEvents, modelArtifacts, modelVersions } from '../schema/index.ts';
 import { LocalStore } from '../storage/local.ts';
 import { fetchSealed } from '../storage/sealed.ts';
+import { runTessera } from './child-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-revoke-'));
 const storeDir = join(dir, 'store');
@@ -61,16 +59,9 @@ async function until(what: string, probe: () => Promise<boolean>): Promise<void>
 }
 
 /** The `tessera` command as the operator runs it (asynchronously: the aggregator answers from this process). */
-async function tessera(...argv: string[]): Promise<{ code: number; out: string }> {
-  const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-  const env = { ...process.env, TESSERA_URL: aggregator.url, TESSERA_TOKEN: aggregator.operatorToken! };
-  try {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', main, ...argv], { env });
-    return { code: 0, out: stdout };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, out: err.stdout + err.stderr };
-  }
+async function tessera(...argv: string[]): Promise<{ code: number | null; out: string }> {
+  const r = await runTessera(argv, { ...process.env, TESSERA_URL: aggregator.url, TESSERA_TOKEN: aggregator.operatorToken! });
+  return { code: r.code, out: r.out + r.err };
 }
 
 const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { code: string; details?: { status?: number } }) => `${e.code} ${e.details?.status}`);

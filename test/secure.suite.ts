@@ -175,7 +175,7 @@ export function defineSecureSuite(kind: string, open: () => Promise<Database>): 
     for (const stage of ['advertise_keys', 'share_keys', 'masked_input', 'consistency', 'unmask'] as const) {
       it(`resumes after the aggregator is replaced during ${stage}`, async () => {
         const captured = new Map<string, Captured>();
-        const { f, round, restarted } = await run(`restart-${stage}`, members(4, captured, new Map()), { restartAt: stage });
+        const { f, round, restarted } = await run(`restart-${stage}`, members(4, captured), { restartAt: stage });
         expect(restarted).toBe(true);
         expect(round.status).toBe('committed');
         await expectPlaintextMean(f.id, [...captured.values()]);

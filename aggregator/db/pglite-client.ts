@@ -66,7 +66,7 @@ function textParam(v: unknown): string | null | undefined {
 }
 
 /** Parse + Bind + Describe + Execute + Sync in one buffer; null when a parameter needs PGlite's path. */
-export function encodeStatement(sql: string, params: readonly unknown[]): Uint8Array | null {
+function encodeStatement(sql: string, params: readonly unknown[]): Uint8Array | null {
   const values: (string | null)[] = [];
   for (const p of params) {
     const t = textParam(p);
